@@ -1,0 +1,1 @@
+"""Sub-commands of the ``maskbench`` CLI, one module per family (see :mod:`bench.cli`)."""

@@ -1,0 +1,240 @@
+"""The layer-wise mask-selection problem.
+
+A linear layer with weights ``W`` (``d_out × d_in``) sees calibration inputs
+``X`` (``tokens × d_in``); ``G = XᵀX`` is their (un-normalised) Gram matrix.
+Choosing a keep-mask ``M`` costs ``f(M) = ‖XWᵀ − X(M⊙W)ᵀ‖²_F`` (see
+:mod:`solvers.objective`). :class:`MaskProblem` bundles ``W``, ``G``, the
+sparsity pattern and optional per-input statistics (mean / variance of ``x_j``,
+needed by DSnoT) with provenance metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from solvers.pattern import Pattern, PatternError
+
+
+class ProblemError(ValueError):
+    """The problem data are malformed (shapes, non-finite values, G not PSD …)."""
+
+
+SYMMETRY_RTOL = 1e-5
+"""Max |G − Gᵀ| allowed, relative to max |G|."""
+
+PSD_TOL = {torch.float64: 1e-8, torch.float32: 1e-4}
+"""G must admit a Cholesky factor after adding ``tol · mean(diag G) · I``."""
+
+
+def as_tensor(x, name: str) -> torch.Tensor:
+    """Convert numpy / list / tensor input to a CPU tensor, keeping float32/float64."""
+    if isinstance(x, np.ndarray):
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    elif not isinstance(x, torch.Tensor):
+        x = torch.as_tensor(x)
+    if x.dtype not in (torch.float32, torch.float64):
+        if x.is_floating_point():
+            x = x.to(torch.float32)
+        else:
+            raise ProblemError(f"{name}: expected a floating-point array, got dtype {x.dtype}")
+    return x
+
+
+@dataclass
+class MaskProblem:
+    """One mask-selection instance.
+
+    Attributes:
+        weight: ``W`` [d_out, d_in], float32 or float64.
+        gram: ``G = XᵀX`` [d_in, d_in], symmetric PSD, units of (input)².
+        pattern: :class:`~solvers.pattern.PerRow` or :class:`~solvers.pattern.NM`.
+        input_mean: optional ``E[x_j]`` [d_in] over calibration tokens.
+        input_var: optional ``Var[x_j]`` [d_in] over calibration tokens.
+        metadata: provenance strings (model, layer, calibration, nsamples, seqlen, seed, source …).
+    """
+
+    weight: torch.Tensor
+    gram: torch.Tensor
+    pattern: Pattern
+    input_mean: torch.Tensor | None = None
+    input_var: torch.Tensor | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    validate: bool = True
+
+    def __post_init__(self) -> None:
+        self.weight = as_tensor(self.weight, "weight")
+        self.gram = as_tensor(self.gram, "gram")
+        if self.input_mean is not None:
+            self.input_mean = as_tensor(self.input_mean, "input_mean")
+        if self.input_var is not None:
+            self.input_var = as_tensor(self.input_var, "input_var")
+        self.metadata = {str(k): str(v) for k, v in (self.metadata or {}).items()}
+        if self.validate:
+            self.check()
+
+    # ------------------------------------------------------------------ shape
+    @property
+    def d_out(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def d_in(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def pruned_per_row(self) -> int:
+        return self.pattern.pruned_per_row(self.d_in)
+
+    @property
+    def sparsity(self) -> float:
+        return self.pruned_per_row / self.d_in if self.d_in else 0.0
+
+    # ------------------------------------------------------------- validation
+    def check(self, check_psd: bool = True) -> None:
+        """Raise :class:`ProblemError` / :class:`PatternError` naming what is wrong."""
+        w, g = self.weight, self.gram
+        if w.ndim != 2:
+            raise ProblemError(f"weight must be 2-D [d_out, d_in], got shape {tuple(w.shape)}")
+        if g.ndim != 2 or g.shape[0] != g.shape[1]:
+            raise ProblemError(f"gram must be square [d_in, d_in], got shape {tuple(g.shape)}")
+        if g.shape[0] != w.shape[1]:
+            raise ProblemError(
+                f"gram is {tuple(g.shape)} but weight has d_in={w.shape[1]}; they must agree")
+        if w.shape[0] == 0 or w.shape[1] == 0:
+            raise ProblemError(f"weight has an empty dimension: shape {tuple(w.shape)}")
+        for name, t in (("weight", w), ("gram", g)):
+            if not torch.isfinite(t).all():
+                bad = int((~torch.isfinite(t)).sum())
+                raise ProblemError(f"{name} contains {bad} non-finite values (NaN or inf)")
+        for name, t in (("input_mean", self.input_mean), ("input_var", self.input_var)):
+            if t is None:
+                continue
+            if t.shape != (self.d_in,):
+                raise ProblemError(f"{name} must have shape [d_in={self.d_in}], got {tuple(t.shape)}")
+            if not torch.isfinite(t).all():
+                raise ProblemError(f"{name} contains non-finite values")
+        if self.input_var is not None and (self.input_var < 0).any():
+            raise ProblemError("input_var has negative entries")
+        try:
+            self.pattern.validate(self.d_in)
+        except PatternError:
+            raise
+        self._check_gram(check_psd)
+
+    def _check_gram(self, check_psd: bool) -> None:
+        g = self.gram
+        scale = float(g.abs().max())
+        asym = float((g - g.T).abs().max())
+        if asym > SYMMETRY_RTOL * max(scale, 1e-300):
+            raise ProblemError(
+                f"gram is not symmetric: max |G - Gᵀ| = {asym:.3g} exceeds "
+                f"{SYMMETRY_RTOL:g} × max |G| = {SYMMETRY_RTOL * scale:.3g}")
+        diag = torch.diagonal(g)
+        if (diag < 0).any():
+            j = int(torch.argmin(diag))
+            raise ProblemError(f"gram is not positive semidefinite: G[{j},{j}] = {float(diag[j]):.3g} < 0")
+        if not check_psd or scale == 0.0:
+            return
+        tol = PSD_TOL.get(g.dtype, 1e-4)
+        g64 = g.to(torch.float64)
+        g64 = 0.5 * (g64 + g64.T)
+        shift = tol * float(diag.to(torch.float64).mean())
+        _, info = torch.linalg.cholesky_ex(g64 + shift * torch.eye(self.d_in, dtype=torch.float64))
+        if int(info) != 0:
+            lam_min = float(torch.linalg.eigvalsh(g64)[0])
+            raise ProblemError(
+                f"gram is not positive semidefinite: smallest eigenvalue {lam_min:.3g} is below "
+                f"-{tol:g} × mean(diag G) = {-shift:.3g}")
+
+    # ---------------------------------------------------------------- identity
+    def instance_id(self) -> str:
+        """Content hash (sha256, 16 hex digits) of weight, gram and pattern.
+
+        Provenance metadata and optional statistics do not enter the id, so the
+        same numbers under different labels are recognised as the same instance.
+        """
+        h = hashlib.sha256()
+        for t in (self.weight, self.gram):
+            arr = t.detach().cpu().contiguous().numpy()
+            h.update(f"{arr.dtype.str}{arr.shape}".encode())
+            h.update(arr.tobytes())
+        h.update(repr(sorted(self.pattern.to_metadata().items())).encode())
+        return h.hexdigest()[:16]
+
+    def with_pattern(self, pattern: Pattern) -> "MaskProblem":
+        """The same layer under another sparsity pattern."""
+        pattern.validate(self.d_in)
+        return MaskProblem(self.weight, self.gram, pattern, self.input_mean, self.input_var,
+                           dict(self.metadata), validate=False)
+
+    def crop(self, rows, cols, pattern: Pattern | None = None) -> "MaskProblem":
+        """Sub-problem on the given rows and input columns (with the matching Gram block)."""
+        rows = torch.as_tensor(rows, dtype=torch.long)
+        cols = torch.as_tensor(cols, dtype=torch.long)
+        sub = lambda t: None if t is None else t[cols].clone()  # noqa: E731
+        return MaskProblem(self.weight[rows][:, cols].clone(), self.gram[cols][:, cols].clone(),
+                           pattern if pattern is not None else self.pattern,
+                           sub(self.input_mean), sub(self.input_var), dict(self.metadata))
+
+    @classmethod
+    def from_activations(cls, weight, activations, pattern: Pattern, **kwargs) -> "MaskProblem":
+        """Build from calibration inputs ``X`` [tokens, d_in]; G accumulated in float64."""
+        acc = GramAccumulator(as_tensor(activations, "activations").shape[-1])
+        acc.update(activations)
+        return acc.problem(weight, pattern, **kwargs)
+
+
+class GramAccumulator:
+    """Streaming ``G = Σ_t x_t x_tᵀ`` plus per-input mean and variance, in float64.
+
+    ``update`` takes any tensor whose last dimension is ``d_in`` (e.g. a batch of
+    hidden states ``[batch, seq, d_in]``); leading dimensions are flattened into
+    tokens. Memory: one ``d_in × d_in`` float64 matrix and two ``d_in`` vectors.
+    """
+
+    def __init__(self, d_in: int, device: torch.device | str | None = None, chunk_tokens: int = 8192):
+        self.d_in = d_in
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.chunk_tokens = chunk_tokens
+        self.gram = torch.zeros(d_in, d_in, dtype=torch.float64, device=self.device)
+        self.sum = torch.zeros(d_in, dtype=torch.float64, device=self.device)
+        self.sum_sq = torch.zeros(d_in, dtype=torch.float64, device=self.device)
+        self.tokens = 0
+
+    def update(self, x) -> None:
+        x = as_tensor(x, "activations") if not isinstance(x, torch.Tensor) else x
+        if x.shape[-1] != self.d_in:
+            raise ProblemError(f"activations have last dimension {x.shape[-1]}, expected d_in={self.d_in}")
+        x = x.detach().reshape(-1, self.d_in)
+        for start in range(0, x.shape[0], self.chunk_tokens):
+            xc = x[start:start + self.chunk_tokens].to(self.device, torch.float64)
+            if not torch.isfinite(xc).all():
+                raise ProblemError("activations contain non-finite values")
+            self.gram.addmm_(xc.T, xc)
+            self.sum += xc.sum(0)
+            self.sum_sq += (xc * xc).sum(0)
+            self.tokens += xc.shape[0]
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.sum / max(self.tokens, 1)
+
+    @property
+    def var(self) -> torch.Tensor:
+        """Population variance ``E[x²] − E[x]²`` (clamped at 0 against rounding)."""
+        m = self.mean
+        return (self.sum_sq / max(self.tokens, 1) - m * m).clamp_min(0.0)
+
+    def problem(self, weight, pattern: Pattern, metadata: dict | None = None, **kwargs) -> MaskProblem:
+        if self.tokens == 0:
+            raise ProblemError("GramAccumulator saw no tokens")
+        g = self.gram.cpu()
+        g = 0.5 * (g + g.T)
+        meta = dict(metadata or {})
+        meta.setdefault("tokens", str(self.tokens))
+        return MaskProblem(as_tensor(weight, "weight"), g, pattern, self.mean.cpu(), self.var.cpu(),
+                           meta, **kwargs)
