@@ -135,7 +135,10 @@ def available_solvers() -> list[SolverInfo]:
 
 
 def is_available(name: str) -> bool:
-    return all(spec(part).unavailable_reason() is None for part in name.split("+"))
+    """True when every solver of a name or chain (``"wanda+swap"``) is registered and usable."""
+    _discover()
+    parts = [p.strip() for p in name.split("+")]
+    return all(p in _REGISTRY and _REGISTRY[p].unavailable_reason() is None for p in parts)
 
 
 def get_solver(name: str) -> Callable[..., SolveResult]:
