@@ -1,0 +1,44 @@
+import json
+
+from solvers import load_instance
+
+
+def test_help_everywhere(cli):
+    out = cli("--help", check=True).stdout
+    for command in ("solvers", "generate", "solve", "eval"):
+        assert command in out
+        assert "usage: maskbench " + command in cli(command, "--help", check=True).stdout
+
+
+def test_solvers_table(cli):
+    out = cli("solvers", check=True).stdout
+    assert "wanda" in out and "baseline" in out
+    rows = json.loads(cli("solvers", "--json", check=True).stdout)
+    assert {"name", "kind", "available", "reason"} <= set(rows[0])
+
+
+def test_generate_solve_eval_round_trip(cli, tmp_path):
+    inst, mask = tmp_path / "i.safetensors", tmp_path / "m.safetensors"
+    cli("generate", "--family", "small", "--d-in", "32", "--d-out", "8", "--sparsity", "0.5", "--pattern", "2:4",
+        "--seed", "0", "-o", inst, check=True)
+    problem = load_instance(inst)
+    assert (problem.d_out, problem.d_in, problem.pattern.describe()) == (8, 32, "2:4")
+    out = cli("solve", inst, "--solver", "wanda", "--out", mask, "--json", check=True).stdout
+    data = json.loads(out)
+    for key in ("solver", "status", "objective", "lower_bound", "gap", "build_seconds", "solve_seconds",
+                "iterations", "instance_id", "d_out", "d_in"):
+        assert key in data
+    assert data["instance_id"] == problem.instance_id() and data["status"] == "feasible"
+    ev = json.loads(cli("eval", inst, mask, "--json", check=True).stdout)
+    assert ev["objective"] == data["objective"]
+
+
+def test_cli_errors_are_one_line(cli, tmp_path):
+    proc = cli("solve", tmp_path / "missing.safetensors", "--solver", "wanda")
+    assert proc.returncode == 2 and "maskbench: error:" in proc.stderr and "Traceback" not in proc.stderr
+    inst = tmp_path / "i.safetensors"
+    cli("generate", "--family", "tiny", "-o", inst, check=True)
+    proc = cli("solve", inst, "--solver", "no-such-solver")
+    assert proc.returncode == 2 and "unknown solver" in proc.stderr
+    proc = cli("generate", "--family", "tiny", "--pattern", "2:3", "-o", inst)
+    assert proc.returncode == 2 and "does not divide" in proc.stderr

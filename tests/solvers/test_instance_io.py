@@ -1,0 +1,67 @@
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from solvers import InstanceFileError, NM, load_instance, load_mask, save_instance, save_mask, solve
+from solvers.synthetic import generate
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("pattern", ["per-row", "2:4"])
+def test_instance_round_trip_bit_exact(tmp_path, dtype, pattern):
+    p = generate(family="small", d_in=32, d_out=5, seed=4, pattern=pattern)
+    from solvers import MaskProblem
+    p = MaskProblem(p.weight.to(dtype), p.gram.to(dtype), p.pattern, p.input_mean, p.input_var,
+                    {**p.metadata, "model": "synthetic-x", "layer": "blocks.0.q"})
+    path = tmp_path / "inst.safetensors"
+    iid = save_instance(p, path)
+    q = load_instance(path)
+    assert q.instance_id() == iid == p.instance_id()
+    for name in ("weight", "gram", "input_mean", "input_var"):
+        a, b = getattr(p, name), getattr(q, name)
+        assert a.dtype == b.dtype and torch.equal(a, b)
+    assert q.pattern == p.pattern
+    assert q.metadata == p.metadata
+
+
+def test_instance_id_ignores_provenance():
+    p = generate(family="tiny", seed=0)
+    q = type(p)(p.weight, p.gram, p.pattern, metadata={"model": "other"})
+    assert p.instance_id() == q.instance_id()
+    assert p.instance_id() != p.with_pattern(NM(2, 4)).instance_id()
+
+
+def test_mask_round_trip(tmp_path):
+    p = generate(family="tiny", seed=1)
+    r = solve("wanda", p)
+    save_mask(r.mask, tmp_path / "m.safetensors", {"solver": "wanda"})
+    mask, meta = load_mask(tmp_path / "m.safetensors")
+    assert torch.equal(mask, r.mask) and meta["solver"] == "wanda" and meta["format"] == "maskbench-mask"
+
+
+def test_truncated_and_malformed_files_fail_cleanly(tmp_path):
+    p = generate(family="tiny", seed=2)
+    path = tmp_path / "inst.safetensors"
+    save_instance(p, path)
+    data = path.read_bytes()
+    (tmp_path / "trunc.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InstanceFileError, match="trunc.safetensors: not a valid safetensors"):
+        load_instance(tmp_path / "trunc.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 5)
+    with pytest.raises(InstanceFileError, match="junk"):
+        load_instance(tmp_path / "junk.safetensors")
+    with pytest.raises(InstanceFileError, match="no such instance file"):
+        load_instance(tmp_path / "missing.safetensors")
+    save_file({"weight": torch.zeros(2, 4)}, str(tmp_path / "nogram.safetensors"),
+              metadata={"pattern": "per-row", "k": "1"})
+    with pytest.raises(InstanceFileError, match="missing tensor"):
+        load_instance(tmp_path / "nogram.safetensors")
+    save_file({"weight": torch.zeros(2, 4), "gram": torch.eye(4)}, str(tmp_path / "nopat.safetensors"))
+    with pytest.raises(InstanceFileError, match="pattern"):
+        load_instance(tmp_path / "nopat.safetensors")
+    save_file({"weight": torch.zeros(2, 4), "gram": torch.eye(4)}, str(tmp_path / "badk.safetensors"),
+              metadata={"pattern": "per-row", "k": "9"})
+    with pytest.raises(InstanceFileError, match="k=9"):
+        load_instance(tmp_path / "badk.safetensors")
+    with pytest.raises(InstanceFileError, match="no tensor named 'mask'"):
+        load_mask(path)

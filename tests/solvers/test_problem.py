@@ -1,0 +1,102 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from solvers import GramAccumulator, MaskProblem, NM, PatternError, PerRow, ProblemError, parse_pattern
+from solvers.synthetic import generate
+
+
+def _psd(d, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(3 * d, d, generator=g, dtype=torch.float64)
+    return x.T @ x
+
+
+def test_valid_problem_and_properties():
+    p = MaskProblem(torch.randn(3, 8), _psd(8), PerRow(4))
+    assert (p.d_out, p.d_in, p.pruned_per_row, p.sparsity) == (3, 8, 4, 0.5)
+    assert MaskProblem(np.ones((2, 8)), _psd(8).numpy(), NM(2, 4)).pruned_per_row == 4
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(weight=torch.randn(3), gram=_psd(8), pattern=PerRow(1)), "weight must be 2-D"),
+    (dict(weight=torch.randn(3, 8), gram=torch.randn(8, 7), pattern=PerRow(1)), "gram must be square"),
+    (dict(weight=torch.randn(3, 8), gram=_psd(6), pattern=PerRow(1)), "d_in=8"),
+    (dict(weight=torch.full((3, 8), math.nan), gram=_psd(8), pattern=PerRow(1)), "weight contains .* non-finite"),
+    (dict(weight=torch.randn(3, 8), gram=_psd(8) * math.inf, pattern=PerRow(1)), "gram contains .* non-finite"),
+    (dict(weight=torch.randn(3, 8), gram=_psd(8) + torch.triu(torch.ones(8, 8), 1), pattern=PerRow(1)),
+     "not symmetric"),
+    (dict(weight=torch.randn(3, 8), gram=-_psd(8), pattern=PerRow(1)), "not positive semidefinite"),
+    # positive diagonal, symmetric, but eigenvalue -1 (7-fold): not PSD
+    (dict(weight=torch.randn(3, 8), gram=2 * torch.ones(8, 8, dtype=torch.float64) - torch.eye(8, dtype=torch.float64),
+          pattern=PerRow(1)), "not positive semidefinite: smallest eigenvalue -1"),
+    (dict(weight=torch.randn(3, 8), gram=_psd(8), pattern=PerRow(9)), r"k=9 is outside \[0, d_in=8\]"),
+    (dict(weight=torch.randn(3, 8), gram=_psd(8), pattern=PerRow(-1)), "outside"),
+    (dict(weight=torch.randn(3, 8), gram=_psd(8), pattern=NM(2, 3)), "M=3 does not divide d_in=8"),
+    (dict(weight=torch.randn(3, 8), gram=_psd(8), pattern=NM(0, 4)), r"N=0 is outside \[1, M=4\]"),
+    (dict(weight=torch.randn(3, 8), gram=_psd(8), pattern=NM(5, 4)), "N=5 is outside"),
+    (dict(weight=torch.randn(3, 8), gram=_psd(8), pattern=PerRow(1), input_mean=torch.zeros(5)), "input_mean"),
+])
+def test_invalid_inputs_raise_naming_the_problem(kwargs, message):
+    with pytest.raises((ProblemError, PatternError), match=message):
+        MaskProblem(**kwargs)
+
+
+def test_dead_inputs_are_legal():
+    g = _psd(8)
+    g[2, :] = 0
+    g[:, 2] = 0
+    p = MaskProblem(torch.randn(2, 8), g, PerRow(3))
+    assert p.gram[2, 2] == 0
+
+
+def test_integer_arrays_rejected_with_dtype_in_message():
+    with pytest.raises(ProblemError, match="floating-point"):
+        MaskProblem(np.ones((2, 4), dtype=np.int64), _psd(4), PerRow(1))
+
+
+def test_gram_accumulator_streams_equal_one_shot():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(5, 13, 6, generator=g)
+    acc = GramAccumulator(6, chunk_tokens=7)
+    for batch in x:
+        acc.update(batch)
+    flat = x.reshape(-1, 6).double()
+    assert acc.tokens == 65
+    assert torch.allclose(acc.gram, flat.T @ flat, rtol=1e-12)
+    assert torch.allclose(acc.mean, flat.mean(0), rtol=1e-12)
+    assert torch.allclose(acc.var, flat.var(0, unbiased=False), rtol=1e-10)
+    p = acc.problem(torch.randn(2, 6), PerRow(2), metadata={"layer": "x"})
+    assert p.metadata["layer"] == "x" and p.input_var is not None
+    with pytest.raises(ProblemError, match="last dimension"):
+        acc.update(torch.randn(4, 5))
+
+
+def test_parse_pattern():
+    assert parse_pattern("2:4") == NM(2, 4)
+    assert parse_pattern("per-row", d_in=10, sparsity=0.6) == PerRow(6)
+    with pytest.raises(PatternError):
+        parse_pattern("half")
+
+
+def test_synthetic_instances_are_seeded_and_llm_like():
+    a = generate(family="small", d_in=64, d_out=4, seed=5)
+    b = generate(family="small", d_in=64, d_out=4, seed=5)
+    c = generate(family="small", d_in=64, d_out=4, seed=6)
+    assert a.instance_id() == b.instance_id() != c.instance_id()
+    diag = torch.diagonal(a.gram)
+    assert float(diag.max() / diag.median()) >= 100.0 ** 2  # outlier channel 100-1000x median scale
+    assert float(torch.linalg.cond(a.gram)) >= 1e4
+    with pytest.raises(ValueError, match="family 'tiny' needs d_in"):
+        generate(family="tiny", d_in=64)
+    dead = generate(family="tiny", d_in=16, dead_fraction=0.25)
+    assert int((torch.diagonal(dead.gram) == 0).sum()) == 4
+
+
+def test_crop_matches_sub_blocks():
+    p = generate(family="small", d_in=32, d_out=6, seed=0)
+    q = p.crop([1, 4], [0, 3, 5, 7], PerRow(2))
+    assert torch.equal(q.gram, p.gram[[0, 3, 5, 7]][:, [0, 3, 5, 7]])
+    assert torch.equal(q.weight, p.weight[[1, 4]][:, [0, 3, 5, 7]])

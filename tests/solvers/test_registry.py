@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from solvers import (InfeasibleMaskError, SolverUnavailableError, UnknownSolverError, available_solvers,
+                     get_solver, register_solver, solve)
+from solvers.registry import _REGISTRY, resolve_warm_start
+from solvers.result import make_result
+from solvers.synthetic import generate
+
+
+def test_builtin_baselines_registered_and_available():
+    infos = {i.name: i for i in available_solvers()}
+    for name in ("magnitude", "wanda", "ria", "sparsegpt"):
+        assert infos[name].available and infos[name].kind == "baseline"
+
+
+def test_unknown_solver_lists_available():
+    with pytest.raises(UnknownSolverError, match="unknown solver 'nope'.*wanda"):
+        solve("nope", generate(family="tiny"))
+
+
+@pytest.fixture
+def fake_solvers():
+    @register_solver("fake-missing", "exact", "needs a missing module", requires=("no_such_module_xyz",),
+                     extra="fakeextra")
+    def _missing(problem, warm_start, time_limit, seed):
+        raise AssertionError("must not run")
+
+    @register_solver("fake-refiner", "refiner", "returns its warm start", uses_warm_start=True,
+                     default_warm_start=("no-such+wanda", "magnitude"))
+    def _refiner(problem, warm_start, time_limit, seed, bump: int = 0):
+        return make_result(problem, warm_start.mask, "fake-refiner", settings={"bump": bump})
+
+    yield
+    _REGISTRY.pop("fake-missing")
+    _REGISTRY.pop("fake-refiner")
+
+
+def test_unavailable_solver_names_the_extra(fake_solvers):
+    info = {i.name: i for i in available_solvers()}["fake-missing"]
+    assert not info.available and "maskbench[fakeextra]" in info.reason
+    with pytest.raises(SolverUnavailableError, match=r"maskbench\[fakeextra\]"):
+        get_solver("fake-missing")
+
+
+def test_warm_start_resolution(fake_solvers):
+    p = generate(family="tiny", seed=3)
+    default = solve("fake-refiner", p)
+    assert default.warm_start == "magnitude"  # first available default
+    chained = solve("wanda+fake-refiner", p, bump=2)
+    assert chained.warm_start == "wanda" and chained.settings["bump"] == 2
+    assert torch.equal(chained.mask, solve("wanda", p).mask)
+    assert chained.warm_start_objective == pytest.approx(solve("wanda", p).objective)
+    from_mask = solve("fake-refiner", p, warm_start=chained.mask)
+    assert from_mask.warm_start == "mask"
+    from_result = resolve_warm_start(p, chained)
+    assert from_result.label == "fake-refiner"
+    bad = torch.ones(p.d_out, p.d_in, dtype=torch.bool)
+    with pytest.raises(InfeasibleMaskError, match="warm start refused"):
+        solve("fake-refiner", p, warm_start=bad)
+
+
+def test_results_record_settings_versions_and_timing():
+    r = get_solver("sparsegpt")(generate(family="tiny", seed=0), seed=7, blocksize=4)
+    assert r.settings["seed"] == 7 and r.settings["blocksize"] == 4
+    assert "torch" in r.versions and r.solve_seconds > 0
+    with pytest.raises(ValueError, match="time_limit"):
+        solve("wanda", generate(family="tiny"), time_limit=-1)
