@@ -7,8 +7,15 @@ from solvers.instance_io import InstanceFileError, load_instance, load_mask, sav
 from solvers.objective import InfeasibleMaskError, check_feasible, evaluate, objective, row_objectives
 from solvers.pattern import NM, Pattern, PatternError, PerRow, parse_pattern
 from solvers.problem import GramAccumulator, MaskProblem, ProblemError
-from solvers.registry import (SolverUnavailableError, UnknownSolverError, WarmStart, available_solvers,
-                              get_solver, register_solver, solve)
+from solvers.registry import (
+                              SolverUnavailableError,
+                              UnknownSolverError,
+                              WarmStart,
+                              available_solvers,
+                              get_solver,
+                              register_solver,
+                              solve,
+)
 from solvers.result import SolveResult, make_result
 from solvers.synthetic import SyntheticSpec, generate
 

@@ -165,23 +165,23 @@ class MaskProblem:
         h.update(repr(sorted(self.pattern.to_metadata().items())).encode())
         return h.hexdigest()[:16]
 
-    def with_pattern(self, pattern: Pattern) -> "MaskProblem":
+    def with_pattern(self, pattern: Pattern) -> MaskProblem:
         """The same layer under another sparsity pattern."""
         pattern.validate(self.d_in)
         return MaskProblem(self.weight, self.gram, pattern, self.input_mean, self.input_var,
                            dict(self.metadata), validate=False)
 
-    def crop(self, rows, cols, pattern: Pattern | None = None) -> "MaskProblem":
+    def crop(self, rows, cols, pattern: Pattern | None = None) -> MaskProblem:
         """Sub-problem on the given rows and input columns (with the matching Gram block)."""
         rows = torch.as_tensor(rows, dtype=torch.long)
         cols = torch.as_tensor(cols, dtype=torch.long)
-        sub = lambda t: None if t is None else t[cols].clone()  # noqa: E731
+        sub = lambda t: None if t is None else t[cols].clone()
         return MaskProblem(self.weight[rows][:, cols].clone(), self.gram[cols][:, cols].clone(),
                            pattern if pattern is not None else self.pattern,
                            sub(self.input_mean), sub(self.input_var), dict(self.metadata))
 
     @classmethod
-    def from_activations(cls, weight, activations, pattern: Pattern, **kwargs) -> "MaskProblem":
+    def from_activations(cls, weight, activations, pattern: Pattern, **kwargs) -> MaskProblem:
         """Build from calibration inputs ``X`` [tokens, d_in]; G accumulated in float64."""
         acc = GramAccumulator(as_tensor(activations, "activations").shape[-1])
         acc.update(activations)

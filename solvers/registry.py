@@ -18,8 +18,9 @@ import importlib
 import importlib.util
 import pkgutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

@@ -6,8 +6,7 @@ import argparse
 import json
 import math
 
-from solvers import (available_solvers, evaluate, generate, load_instance, load_mask, save_instance,
-                     save_mask, solve)
+from solvers import available_solvers, evaluate, generate, load_instance, load_mask, save_instance, save_mask, solve
 from solvers.synthetic import FAMILIES, SyntheticSpec
 
 

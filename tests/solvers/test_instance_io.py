@@ -2,7 +2,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from solvers import InstanceFileError, NM, load_instance, load_mask, save_instance, save_mask, solve
+from solvers import NM, InstanceFileError, load_instance, load_mask, save_instance, save_mask, solve
 from solvers.synthetic import generate
 
 

@@ -1,8 +1,8 @@
+import pytest
 import torch
 
-from solvers import MaskProblem, NM, PerRow, objective, row_objectives
+from solvers import NM, MaskProblem, PerRow, objective, row_objectives
 from solvers.objective import InfeasibleMaskError, check_feasible, residual_row_objectives
-import pytest
 
 
 def _random_case(seed, d_out=7, d_in=24, tokens=50):

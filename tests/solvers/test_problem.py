@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from solvers import GramAccumulator, MaskProblem, NM, PatternError, PerRow, ProblemError, parse_pattern
+from solvers import NM, GramAccumulator, MaskProblem, PatternError, PerRow, ProblemError, parse_pattern
 from solvers.synthetic import generate
 
 

@@ -1,8 +1,15 @@
 import pytest
 import torch
 
-from solvers import (InfeasibleMaskError, SolverUnavailableError, UnknownSolverError, available_solvers,
-                     get_solver, register_solver, solve)
+from solvers import (
+    InfeasibleMaskError,
+    SolverUnavailableError,
+    UnknownSolverError,
+    available_solvers,
+    get_solver,
+    register_solver,
+    solve,
+)
 from solvers.registry import _REGISTRY, resolve_warm_start
 from solvers.result import make_result
 from solvers.synthetic import generate
