@@ -22,8 +22,14 @@ from solvers.synthetic import SyntheticSpec, generate
 def instance_ref(path: Path) -> InstanceRef:
     problem = load_instance(path)
     meta = problem.metadata
-    info = {"d_out": problem.d_out, "d_in": problem.d_in, "pattern": problem.pattern.describe(),
-            "family": meta.get("family", meta.get("source", "file")), **meta}
+    if "crop" in meta:
+        family = f"crop-d{problem.d_in}"
+    elif "layer" in meta:
+        family = "layer"
+    else:
+        family = meta.get("family", meta.get("source", "file"))
+    info = {**meta, "d_out": problem.d_out, "d_in": problem.d_in, "pattern": problem.pattern.describe(),
+            "family": family}
     return InstanceRef(str(path), problem.instance_id(), info)
 
 
