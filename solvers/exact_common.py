@@ -30,9 +30,10 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -242,7 +243,7 @@ def _run_row(row_solver: Callable[..., RowOutcome], full: RowQP, deadline: float
                     return RowOutcome(None, 0.0, timed_out=True)
                 limit = left if limit is None else min(limit, left)
             out = row_solver(row, limit, options)
-    except Exception as exc:  # a backend failure must not kill the run
+    except Exception as exc:  # noqa: BLE001 — a backend failure must not kill the run
         return RowOutcome(None, 0.0, error=f"{type(exc).__name__}: {exc}")
     z = None
     if out.z is not None:

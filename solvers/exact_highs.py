@@ -30,14 +30,12 @@ from solvers.exact_common import RowOutcome, RowQP, parse_settings, solve_rows
 from solvers.exact_linear import FORMULATIONS, build
 from solvers.registry import register_solver
 
-AUTO_MCCORMICK_MAX_D = 64
+DEFAULT_FORMULATION = "glover+oa"
 
 
-def pick_formulation(name: str, d: int) -> str:
-    if name == "auto":
-        return "mccormick" if d <= AUTO_MCCORMICK_MAX_D else "glover"
+def check_formulation(name: str) -> str:
     if name not in FORMULATIONS:
-        raise ValueError(f"unknown formulation {name!r}; choose auto, {', '.join(FORMULATIONS)}")
+        raise ValueError(f"unknown formulation {name!r}; choose from {', '.join(FORMULATIONS)}")
     return name
 
 
@@ -46,12 +44,14 @@ def highs_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome
     import highspy
 
     t0 = time.perf_counter()
-    model = build(row, pick_formulation(options["formulation"], row.d))
+    model = build(row, options["formulation"], int(options["oa_points"]))
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", int(options["threads"]))
     h.setOptionValue("mip_rel_gap", float(options["gap_tol"]))
     h.setOptionValue("mip_abs_gap", 1e-9)
+    h.setOptionValue("mip_feasibility_tolerance", 1e-9)
+    h.setOptionValue("primal_feasibility_tolerance", 1e-9)
     h.setOptionValue("random_seed", int(options.get("seed", 0)))
     if time_limit is not None:
         h.setOptionValue("time_limit", float(max(time_limit, 1e-3)))
@@ -88,8 +88,9 @@ def highs_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome
 @register_solver("highs", "exact", "HiGHS MIP on an exact linearisation (McCormick / Glover), per row",
                  requires=("highspy",), uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
 def solve_highs(problem, warm_start, time_limit, seed, **settings):
-    """Settings: ``formulation`` (auto | mccormick | glover) plus the common exact settings."""
-    opts = parse_settings(settings, {"formulation": "auto"})
-    pick_formulation(opts["formulation"], problem.d_in)
+    """Settings: ``formulation`` (glover+oa | glover | mccormick+oa | mccormick), ``oa_points`` (8),
+    plus the common exact settings (:mod:`solvers.exact_common`)."""
+    opts = parse_settings(settings, {"formulation": DEFAULT_FORMULATION, "oa_points": 8})
+    check_formulation(opts["formulation"])
     opts["seed"] = seed
     return solve_rows(problem, warm_start, "highs", highs_row, time_limit, opts)

@@ -27,7 +27,7 @@ import numpy as np
 
 from solvers.exact_common import RowQP
 
-FORMULATIONS = ("mccormick", "glover")
+FORMULATIONS = ("mccormick", "glover", "mccormick+oa", "glover+oa")
 INF = float("inf")
 
 
@@ -47,6 +47,7 @@ class LinearModel:
     d: int                 # the first d columns are z
     formulation: str = ""
     pairs: tuple[np.ndarray, np.ndarray] | None = None  # mccormick: (i, j) of each y column
+    oa_vec: np.ndarray | None = None  # +oa: eigenvectors [d, r] of the t columns (appended last)
 
     @property
     def n_cols(self) -> int:
@@ -67,9 +68,12 @@ class LinearModel:
         zf = np.asarray(z, dtype=np.float64)
         if self.pairs is not None:
             i, j = self.pairs
-            return np.concatenate([zf, zf[i] * zf[j]])
-        s = q @ zf - np.diag(q) * zf
-        return np.concatenate([zf, zf * s])
+            x = np.concatenate([zf, zf[i] * zf[j]])
+        else:
+            x = np.concatenate([zf, zf * (q @ zf - np.diag(q) * zf)])
+        if self.oa_vec is not None:
+            x = np.concatenate([x, (self.oa_vec.T @ zf) ** 2])
+        return np.clip(x, self.col_lo, self.col_hi)  # rounding must not leave the bounds
 
 
 class _Rows:
@@ -146,9 +150,69 @@ def glover(row: RowQP) -> LinearModel:
                    np.r_[np.ones(d, bool), np.zeros(d, bool)], d, "glover")
 
 
-def build(row: RowQP, formulation: str) -> LinearModel:
-    if formulation == "mccormick":
-        return mccormick(row)
-    if formulation == "glover":
-        return glover(row)
-    raise ValueError(f"unknown formulation {formulation!r}; choose from {', '.join(FORMULATIONS)}")
+def build(row: RowQP, formulation: str, oa_points: int = 8) -> LinearModel:
+    """``formulation`` ∈ FORMULATIONS, optionally suffixed ``+oa`` (:func:`add_outer_approximation`)."""
+    base, _, oa = formulation.partition("+")
+    if oa not in ("", "oa"):
+        raise ValueError(f"unknown formulation suffix {oa!r} in {formulation!r}; only '+oa'")
+    if base == "mccormick":
+        model = mccormick(row)
+    elif base == "glover":
+        model = glover(row)
+    else:
+        raise ValueError(f"unknown formulation {formulation!r}; choose from {', '.join(FORMULATIONS)}")
+    return add_outer_approximation(model, row, oa_points) if oa else model
+
+
+def _extreme_sums(vec: np.ndarray, row: RowQP) -> tuple[float, float]:
+    """Least and largest ``vecᵀz`` over feasible binary ``z`` (group by group)."""
+    lo = hi = 0.0
+    for g, c in zip(row.groups, row.counts):
+        vals = np.sort(vec[g])
+        lo += vals[:c].sum()
+        hi += vals[len(vals) - c:].sum() if c else 0.0
+    return float(lo), float(hi)
+
+
+def add_outer_approximation(model: LinearModel, row: RowQP, points: int = 8, energy: float = 1.0 - 1e-9
+                            ) -> LinearModel:
+    """Append static tangent cuts of the convex objective to an exact linearisation.
+
+    With ``q = Σ_i λ_i v_i v_iᵀ`` (eigenvalues ``λ_i ≥ 0``), ``zᵀqz = Σ_i λ_i u_i²``,
+    ``u_i = v_iᵀz ∈ [lo_i, hi_i]``. New columns ``t_i ≥ 0`` with tangents
+    ``t_i ≥ 2a u_i − a²`` at ``points`` equally spaced ``a ∈ [lo_i, hi_i]`` (plus
+    the warm start's ``u_i``), and one row ``cost·x ≥ Σ_i λ_i t_i`` tying the
+    exact linear objective to the outer approximation. Valid for every binary
+    feasible ``z`` (take ``t_i = u_i²``); in every LP of the search tree it makes
+    the bound at least the convex relaxation's up to the tangents' error
+    ``(spacing)²/4 · λ_i``. Components beyond ``energy`` of the trace are dropped
+    (dropping nonnegative terms keeps the cut valid).
+    """
+    lam, vec = np.linalg.eigh(row.q)
+    order = np.argsort(lam)[::-1]
+    lam, vec = np.clip(lam[order], 0.0, None), vec[:, order]
+    total = lam.sum()
+    if total <= 0:
+        return model
+    r = int(np.searchsorted(np.cumsum(lam) / total, energy) + 1)
+    r = min(r, int((lam > 1e-12 * lam[0]).sum()))
+    n0, d = model.n_cols, row.d
+    rows = _Rows()
+    rows.lo, rows.hi = model.row_lo.tolist(), model.row_hi.tolist()
+    rows.idx, rows.val, rows.starts = model.index.tolist(), model.value.tolist(), model.starts.tolist()
+    warm = None if row.warm is None else vec[:, :r].T @ row.warm.astype(float)
+    zcols = np.arange(d)
+    for i in range(r):
+        lo, hi = _extreme_sums(vec[:, i], row)
+        pts = np.linspace(lo, hi, points)
+        if warm is not None:
+            pts = np.append(pts, warm[i])
+        for a in pts:
+            rows.add(-a * a, INF, [n0 + i, *zcols.tolist()], [1.0, *(-2.0 * a * vec[:, i]).tolist()])
+    nz = np.flatnonzero(model.cost)
+    rows.add(0.0, INF, [*nz.tolist(), *range(n0, n0 + r)], [*model.cost[nz].tolist(), *(-lam[:r]).tolist()])
+    out = _finish(rows, np.r_[model.cost, np.zeros(r)], np.r_[model.col_lo, np.zeros(r)],
+                  np.r_[model.col_hi, np.full(r, INF)], np.r_[model.integer, np.zeros(r, bool)], d,
+                  model.formulation + "+oa", model.pairs)
+    out.oa_vec = vec[:, :r]
+    return out
