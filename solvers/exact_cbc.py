@@ -96,7 +96,11 @@ def cbc_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome:
     z = None if any(v is None for v in values) else np.asarray(values, dtype=float) > 0.5
     result = log["result"] or ""
     proved = result.startswith("Optimal solution found")
-    if z is None or not (proved or "time limit" in result.lower() or "stopped" in result.lower()):
+    stopped = "time limit" in result.lower() or "stopped" in result.lower()
+    if not proved and not stopped and time_limit is not None and t2 - t1 >= 0.5 * time_limit:
+        # CBC stopped by a very short limit (e.g. inside presolve) can claim "Infeasible": no verdict
+        return RowOutcome(None, 0.0, timed_out=True, build_seconds=t1 - t0, solve_seconds=t2 - t1)
+    if z is None or not (proved or stopped):
         return RowOutcome(None, 0.0, build_seconds=t1 - t0, solve_seconds=t2 - t1,
                           error=f"CBC: {result or pulp.LpStatus.get(prob.status, prob.status)}")
     objective = log["objective"] if log["objective"] is not None else float(pulp.value(prob.objective) or 0.0)
