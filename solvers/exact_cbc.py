@@ -112,9 +112,9 @@ def cbc_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome:
 @register_solver("cbc", "exact", "CBC (bundled with PuLP) on an exact linearisation (Glover / McCormick), per row",
                  requires=("pulp",), uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
 def solve_cbc(problem, warm_start, time_limit, seed, **settings):
-    """Settings: ``formulation`` (glover+oa | glover | mccormick+oa | mccormick), ``oa_points`` (8),
+    """Settings: ``formulation`` (glover+oa | glover | mccormick+oa | mccormick), ``oa_points`` (16),
     plus the common exact settings (:mod:`solvers.exact_common`)."""
-    opts = parse_settings(settings, {"formulation": "glover+oa", "oa_points": 8})
+    opts = parse_settings(settings, {"formulation": "glover+oa", "oa_points": 16})
     if opts["formulation"] not in FORMULATIONS:
         raise ValueError(f"unknown formulation {opts['formulation']!r}; choose from {', '.join(FORMULATIONS)}")
     opts["seed"] = seed

@@ -88,9 +88,9 @@ def highs_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome
 @register_solver("highs", "exact", "HiGHS MIP on an exact linearisation (McCormick / Glover), per row",
                  requires=("highspy",), uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
 def solve_highs(problem, warm_start, time_limit, seed, **settings):
-    """Settings: ``formulation`` (glover+oa | glover | mccormick+oa | mccormick), ``oa_points`` (8),
+    """Settings: ``formulation`` (glover+oa | glover | mccormick+oa | mccormick), ``oa_points`` (16),
     plus the common exact settings (:mod:`solvers.exact_common`)."""
-    opts = parse_settings(settings, {"formulation": DEFAULT_FORMULATION, "oa_points": 8})
+    opts = parse_settings(settings, {"formulation": DEFAULT_FORMULATION, "oa_points": 16})
     check_formulation(opts["formulation"])
     opts["seed"] = seed
     return solve_rows(problem, warm_start, "highs", highs_row, time_limit, opts)

@@ -150,7 +150,7 @@ def glover(row: RowQP) -> LinearModel:
                    np.r_[np.ones(d, bool), np.zeros(d, bool)], d, "glover")
 
 
-def build(row: RowQP, formulation: str, oa_points: int = 8) -> LinearModel:
+def build(row: RowQP, formulation: str, oa_points: int = 16) -> LinearModel:
     """``formulation`` ∈ FORMULATIONS, optionally suffixed ``+oa`` (:func:`add_outer_approximation`)."""
     base, _, oa = formulation.partition("+")
     if oa not in ("", "oa"):
@@ -174,8 +174,23 @@ def _extreme_sums(vec: np.ndarray, row: RowQP) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def add_outer_approximation(model: LinearModel, row: RowQP, points: int = 8, energy: float = 1.0 - 1e-9
-                            ) -> LinearModel:
+def diagonal_shift(q: np.ndarray) -> np.ndarray:
+    """``δ_j = α q_jj`` with the largest α keeping ``q − diag(δ) ⪰ 0`` (α = λ_min of the correlation form).
+
+    For binary z, ``zᵀqz = zᵀ(q − diag δ)z + δᵀz``; on fractional z the right side is larger
+    (``z_j² ≤ z_j``), so the convex relaxation of the shifted form is tighter.
+    """
+    diag = np.clip(np.diag(q), 0.0, None)
+    live = np.flatnonzero(diag > 0)      # dead columns (zero rows of q) take no shift
+    if len(live) == 0:
+        return np.zeros_like(diag)
+    inv = 1.0 / np.sqrt(diag[live])
+    alpha = float(np.linalg.eigvalsh(q[np.ix_(live, live)] * inv[:, None] * inv[None, :])[0])
+    return max(0.0, alpha * (1.0 - 1e-6) - 1e-9) * diag
+
+
+def add_outer_approximation(model: LinearModel, row: RowQP, points: int = 16, energy: float = 1.0 - 1e-9,
+                            perturb: bool = True) -> LinearModel:
     """Append static tangent cuts of the convex objective to an exact linearisation.
 
     With ``q = Σ_i λ_i v_i v_iᵀ`` (eigenvalues ``λ_i ≥ 0``), ``zᵀqz = Σ_i λ_i u_i²``,
@@ -188,7 +203,8 @@ def add_outer_approximation(model: LinearModel, row: RowQP, points: int = 8, ene
     ``(spacing)²/4 · λ_i``. Components beyond ``energy`` of the trace are dropped
     (dropping nonnegative terms keeps the cut valid).
     """
-    lam, vec = np.linalg.eigh(row.q)
+    shift = diagonal_shift(row.q) if perturb else np.zeros(row.d)
+    lam, vec = np.linalg.eigh(row.q - np.diag(shift))
     order = np.argsort(lam)[::-1]
     lam, vec = np.clip(lam[order], 0.0, None), vec[:, order]
     total = lam.sum()
@@ -210,7 +226,12 @@ def add_outer_approximation(model: LinearModel, row: RowQP, points: int = 8, ene
         for a in pts:
             rows.add(-a * a, INF, [n0 + i, *zcols.tolist()], [1.0, *(-2.0 * a * vec[:, i]).tolist()])
     nz = np.flatnonzero(model.cost)
-    rows.add(0.0, INF, [*nz.tolist(), *range(n0, n0 + r)], [*model.cost[nz].tolist(), *(-lam[:r]).tolist()])
+    sh = np.flatnonzero(shift)     # cost·x ≥ Σ λ_i t_i + Σ_j shift_j z_j
+    link = np.zeros(n0)
+    link[nz] = model.cost[nz]
+    link[sh] -= shift[sh]
+    lz = np.flatnonzero(link)
+    rows.add(0.0, INF, [*lz.tolist(), *range(n0, n0 + r)], [*link[lz].tolist(), *(-lam[:r]).tolist()])
     out = _finish(rows, np.r_[model.cost, np.zeros(r)], np.r_[model.col_lo, np.zeros(r)],
                   np.r_[model.col_hi, np.full(r, INF)], np.r_[model.integer, np.zeros(r, bool)], d,
                   model.formulation + "+oa", model.pairs)
