@@ -1,23 +1,36 @@
 """``highs``: exact rows with the HiGHS MIP solver (highspy) on a linearised row QP.
 
 HiGHS has no MIQP ("Cannot solve MIQP problems"), so every row ``min zᵀ q z``
-(normalised ``q``, see :mod:`solvers.exact_common`) is linearised exactly
-(:mod:`solvers.exact_linear`): ``formulation="mccormick"`` (a product variable
-per nonzero pair) or ``"glover"`` (one continuous variable per column with
-cardinality-tightened bounds); ``"auto"`` (default) takes McCormick for
-``d ≤ 64`` and Glover above, where McCormick's ``d²/2`` columns make every LP slow.
+(normalised ``q``, see :mod:`solvers.exact_common`) is written as an exact MILP
+(:mod:`solvers.exact_linear`). Default ``formulation="glover+oa"``: Glover's
+compact linearisation (one continuous ``w_j = z_j·s_j(z)`` per column, bounds
+tightened by the cardinality constraints) plus static outer-approximation cuts
+of the convex objective — ``t_i ≥ 2a u_i − a²`` at 16 points ``a`` per eigen
+component ``u_i = v_iᵀz`` of ``q − diag(δ)`` (δ the largest diagonal shift that
+keeps it PSD) and one row ``objective ≥ Σ λ_i t_i + δᵀz``. Alternatives:
+``glover``, ``mccormick`` (a product column per nonzero pair) and ``mccormick+oa``.
 
-Choice, measured here on the issue's benchmark (``python -m bench.exact_speed``,
-1 solver thread, k = d/2, real-layer rows = SmolLM2-135M layer-10 q_proj crops):
-see the README section "Exact solvers" for the table. Summary of the prior
-measurements that guided it (notes of the project, 60 s limit): on real rows
-McCormick proved d = 48 in 2.2 s median vs 12.9 s for Glover; on synthetic rows
-both took 2–3 s at d = 48; neither proved d = 64 reliably within 60 s.
+Why (measured here, 1 thread, k = d/2, wanda warm start; "syn" = this project's
+LLM-like synthetic rows, "real" = SmolLM2-135M layer-10 q_proj crops):
 
-Solver settings: ``mip_rel_gap = gap_tol`` (1e-6), ``mip_abs_gap = 1e-9``
-(normalised scale), ``threads`` (1), ``random_seed = seed``, time limit per row.
-The warm start is handed over with ``setSolution`` as the first incumbent.
-The dual bound is ``info.mip_dual_bound``, nodes ``info.mip_node_count``.
+* the plain linearisations have LP bounds far below 0 on these rows, so a
+  time-out leaves bound 0: syn d = 32, 30 s limit — McCormick proved 1 of 2,
+  Glover 1 of 2; d = 48 — neither (seeds 0–1);
+* with 8 OA points: syn d = 32 proved 2 of 2 (glover+oa 12.3 s / 1.3 s,
+  mccormick+oa 20.0 s / 2.7 s); d = 48 still 0 of 2 but with bounds at 50–60 %
+  of the incumbent instead of 0;
+* diagonal shift + points per component, real d = 64 seeds 0/1, 30 s limit:
+  glover+oa 8 points 26.7 s / time-out, 16 points 10.8 s / time-out (bound
+  1.058 vs 1.464), 32 points 15.7 s / time-out, 4 points time-out / time-out;
+  mccormick+oa 25.1 s / time-out; syn d = 32: 16 points 4.8 s vs 8.0 s (8) and
+  16.8 s (4). Hence glover+oa with 16 points. See the README ("Exact solvers")
+  for the benchmark over d = 16…128.
+
+Solver settings: ``mip_rel_gap = gap_tol`` (1e-6), ``mip_abs_gap = 1e-9`` and
+feasibility tolerances 1e-9 (normalised scale), ``threads`` (1), ``random_seed =
+seed``, time limit per row. The warm start is handed over with ``setSolution``
+as the first incumbent. The dual bound is ``info.mip_dual_bound``, nodes
+``info.mip_node_count``.
 """
 
 from __future__ import annotations
