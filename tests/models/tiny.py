@@ -9,8 +9,7 @@ ARCHS = ("gpt2", "opt", "llama")
 
 
 def tiny_model(arch: str, seed: int = 0, vocab: int = VOCAB) -> torch.nn.Module:
-    from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, OPTConfig,
-                              OPTForCausalLM)
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, OPTConfig, OPTForCausalLM
 
     torch.manual_seed(seed)
     if arch == "gpt2":
