@@ -71,8 +71,13 @@ def main(argv=None) -> int:
     ap.add_argument("--eval-windows", type=int, default=None, help="cap on held-out windows (default all)")
     ap.add_argument("--propagation", choices=("pruned", "dense"), default="pruned")
     ap.add_argument("--budget-minutes", type=float, default=None, help="start no new run after this")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--out", default="prune_grid.json")
     args = ap.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     t0 = time.perf_counter()
     loaded = load_model(args.model)
