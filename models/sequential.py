@@ -1,0 +1,201 @@
+"""Sequential whole-model pruning, block by block, with any registered solver.
+
+For each decoder block ``b`` (in order):
+
+1. **Statistics.** The block's layers get forward pre-hooks (:class:`models.capture.LayerStats`)
+   and the block is run on its calibration inputs, giving per layer ``G = Σ_t x_t x_tᵀ``
+   (float64) and the input mean/variance. All layers of a block are calibrated in the same
+   pass (as Wanda does), so e.g. ``o_proj`` sees the dense attention output of block ``b``.
+2. **Solve.** Each layer becomes a :class:`~solvers.problem.MaskProblem` with the chosen
+   pattern (per-row ``k = round(sparsity·d_in)`` or N:M) and is solved with
+   :func:`solvers.solve` (any registered solver or chain, optional warm start). The solver's
+   objective and that of the warm start are recorded — when the solver takes no warm start, the
+   ``--warm-start`` solver is run on the same problem as a *reference* instead.
+3. **Apply.** ``weight *= mask`` (mask-only pruning: SparseGPT's weight update is not applied).
+4. **Propagate.** ``propagation="pruned"`` (pruned-so-far, the Wanda/SparseGPT default): the
+   inputs of block ``b+1`` are the outputs of the *pruned* block ``b``. ``propagation="dense"``:
+   they are the outputs of the dense model.
+
+Two engines compute the block inputs. ``replay`` (default) records each block's call once from
+the model's own forward and replays it (:func:`models.capture.run_block`): one capture pass plus
+one or two block passes per block. ``forward`` re-runs the model's own forward up to block ``b``
+for every block (quadratic in depth, but it never calls a block directly); with dense propagation
+its masks are applied only after all blocks were solved. Both give the same statistics.
+Memory: one block's statistics at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from models.capture import (
+    LayerStats,
+    PrunableLayer,
+    block_layers,
+    capture_block_calls,
+    find_blocks,
+    forward_stats_until,
+    run_block,
+)
+from solvers.pattern import NM, parse_pattern
+from solvers.problem import GramAccumulator
+from solvers.registry import solve, spec
+
+PROPAGATIONS = ("pruned", "dense")
+ENGINES = ("replay", "forward")
+
+
+@dataclass
+class PruneSettings:
+    solver: str
+    sparsity: float = 0.5
+    pattern: str = "per-row"
+    warm_start: str | None = None
+    propagation: str = "pruned"
+    engine: str = "replay"
+    seed: int = 0
+    time_limit: float | None = None
+    solver_settings: dict = field(default_factory=dict)
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        if self.propagation not in PROPAGATIONS:
+            raise ValueError(f"propagation must be one of {PROPAGATIONS}, got {self.propagation!r}")
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        parse_pattern(self.pattern, 1024, self.sparsity)  # validates the pattern text and sparsity
+        for name in self.solver.split("+") + (self.warm_start.split("+") if self.warm_start else []):
+            spec(name.strip())  # unknown names fail now, not after calibration
+
+    @property
+    def effective_sparsity(self) -> float:
+        p = parse_pattern(self.pattern, 1024, self.sparsity)
+        return p.pruned_per_group / p.m if isinstance(p, NM) else self.sparsity
+
+
+@dataclass
+class LayerRecord:
+    """Outcome for one layer; objectives are ``f(M)`` in float64 on the calibration Gram."""
+
+    name: str
+    kind: str
+    block: int
+    shape: list[int]
+    pattern: str
+    status: str
+    objective: float | None
+    warm_start: str | None
+    warm_start_objective: float | None
+    warm_start_role: str | None
+    solve_seconds: float
+    tokens: int
+
+    @property
+    def reduction(self) -> float | None:
+        """``100·(f_warm − f_solver)/f_warm`` in percent (None without a warm start / reference)."""
+        ws, obj = self.warm_start_objective, self.objective
+        if ws is None or obj is None or ws <= 0:
+            return None
+        return 100.0 * (ws - obj) / ws
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["reduction_percent"] = self.reduction
+        return out
+
+
+@dataclass
+class PruneReport:
+    layers: list[LayerRecord]
+    stage_seconds: dict[str, float]
+
+
+def _solver_takes_warm_start(name: str) -> bool:
+    return "+" not in name and spec(name).uses_warm_start
+
+
+def solve_layer(layer: PrunableLayer, acc: GramAccumulator, settings: PruneSettings,
+                metadata: dict[str, str]) -> tuple[LayerRecord, torch.Tensor]:
+    """Build the layer's problem, solve it and return ``(record, keep-mask)``; no weights change."""
+    weight = layer.weight().to("cpu", torch.float32).clone()
+    pattern = parse_pattern(settings.pattern, weight.shape[1], settings.sparsity)
+    meta = dict(metadata, layer=layer.name, layer_type=layer.kind, block=str(layer.block))
+    problem = acc.problem(weight, pattern, metadata=meta)
+    takes = _solver_takes_warm_start(settings.solver)
+    result = solve(settings.solver, problem, warm_start=settings.warm_start if takes else None,
+                   time_limit=settings.time_limit, seed=settings.seed, **settings.solver_settings)
+    if result.mask is None:
+        raise RuntimeError(f"solver {settings.solver!r} returned no mask for {layer.name}: {result.message}")
+    ws_label, ws_obj, role = result.warm_start, result.warm_start_objective, "warm start"
+    if settings.warm_start and not takes:
+        ref = solve(settings.warm_start, problem, seed=settings.seed)
+        ws_label, ws_obj, role = settings.warm_start, ref.objective, "reference"
+    if ws_label is None:
+        role = None
+    record = LayerRecord(layer.name, layer.kind, layer.block, list(weight.shape), pattern.describe(),
+                         result.status, result.objective, ws_label, ws_obj, role,
+                         result.build_seconds + result.solve_seconds, acc.tokens)
+    return record, result.mask
+
+
+def prune_model(model: torch.nn.Module, windows: torch.Tensor, settings: PruneSettings,
+                metadata: dict[str, str] | None = None, progress: bool = True) -> PruneReport:
+    """Prune every block of ``model`` in place; ``windows`` are calibration ids [nsamples, seqlen]."""
+    metadata = dict(metadata or {}, propagation=settings.propagation)
+    device = next(model.parameters()).device
+    batches = [windows[i:i + settings.batch_size].to(device) for i in range(0, len(windows), settings.batch_size)]
+    layers = block_layers(model)
+    _, blocks = find_blocks(model)
+    stages = {"capture": 0.0, "statistics": 0.0, "solve": 0.0, "propagate": 0.0}
+    records: list[LayerRecord] = []
+    deferred: list[tuple[PrunableLayer, torch.Tensor]] = []
+    model.eval()
+
+    def solve_block(b: int, accs: dict[str, GramAccumulator]) -> list[tuple[PrunableLayer, torch.Tensor]]:
+        t = time.perf_counter()
+        out = []
+        for layer in layers[b]:
+            record, mask = solve_layer(layer, accs[layer.name], settings, metadata)
+            records.append(record)
+            out.append((layer, mask))
+        stages["solve"] += time.perf_counter() - t
+        return out
+
+    bar = tqdm(range(len(blocks)), desc=f"pruning ({settings.solver})", unit="block", disable=not progress)
+    if settings.engine == "replay":
+        t = time.perf_counter()
+        calls = [capture_block_calls(model, batch) for batch in batches]
+        hidden = [c.hidden for c in calls]
+        stages["capture"] += time.perf_counter() - t
+        for b in bar:
+            t = time.perf_counter()
+            with LayerStats(layers[b]) as stats:
+                outputs = [run_block(blocks[b], h, c.calls[b]) for h, c in zip(hidden, calls)]
+            stages["statistics"] += time.perf_counter() - t
+            for layer, mask in solve_block(b, stats.acc):
+                layer.apply_mask(mask)
+            del stats
+            if settings.propagation == "pruned":
+                t = time.perf_counter()
+                outputs = [run_block(blocks[b], h, c.calls[b]) for h, c in zip(hidden, calls)]
+                stages["propagate"] += time.perf_counter() - t
+            hidden = outputs
+    else:
+        for b in bar:
+            t = time.perf_counter()
+            accs = forward_stats_until(model, b, batches, layers[b])
+            stages["statistics"] += time.perf_counter() - t
+            for layer, mask in solve_block(b, accs):
+                if settings.propagation == "pruned":
+                    layer.apply_mask(mask)
+                else:
+                    deferred.append((layer, mask))
+        for layer, mask in deferred:
+            layer.apply_mask(mask)
+    return PruneReport(records, stages)

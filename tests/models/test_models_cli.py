@@ -1,0 +1,94 @@
+"""CLI smoke tests for ``maskbench prune`` / ``extract`` on a tiny Llama saved to disk.
+
+The tokenizer is a 300-token byte-level BPE trained here with the ``tokenizers`` library on a
+slice of the default corpus, so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from solvers import load_instance
+from tests.models.tiny import tiny_model
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from models.calibration import load_corpus
+
+    path = tmp_path_factory.mktemp("tiny-llama")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<eos>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([load_corpus().text[:20000]], trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>")
+    fast.save_pretrained(path)
+    tiny_model("llama", vocab=len(fast)).save_pretrained(path)
+    return path
+
+
+def test_prune_json_and_save(cli, tiny_dir, tmp_path):
+    out = tmp_path / "pruned"
+    proc = cli("prune", tiny_dir, "--solver", "sparsegpt", "--warm-start", "wanda", "--sparsity", "0.5",
+               "--nsamples", "4", "--seqlen", "32", "--eval-windows", "4", "--save", out, "--json", check=True)
+    res = json.loads(proc.stdout)
+    for key in ("model", "solver", "warm_start", "sparsity", "pattern", "dense_ppl", "pruned_ppl", "seconds",
+                "layers"):
+        assert key in res, key
+    assert res["solver"] == "sparsegpt" and res["warm_start"] == "wanda" and res["sparsity"] == 0.5
+    assert len(res["layers"]) == 14 and res["dense_ppl"] > 1 and res["pruned_ppl"] > 1
+    for lay in res["layers"]:
+        assert set(lay) >= {"name", "shape", "warm_start_objective", "objective"}
+    proto = res["protocol"]
+    assert proto["calibration"] == "pydoc_data.topics" and proto["nsamples"] == "4" and proto["seqlen"] == "32"
+    assert proto["seed"] == "0" and proto["propagation"] == "pruned"
+    from transformers import AutoModelForCausalLM
+
+    reloaded = AutoModelForCausalLM.from_pretrained(out)
+    assert any(p.name.endswith(".safetensors") for p in out.iterdir())
+    w = reloaded.model.layers[1].mlp.down_proj.weight
+    assert ((w == 0).sum(dim=1) == 32).all()  # d_in 64, half pruned per row
+
+
+def test_prune_table_two_four_with_text_file(cli, tiny_dir, tmp_path):
+    text = tmp_path / "corpus.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog. " * 400)
+    proc = cli("prune", tiny_dir, "--solver", "wanda", "--pattern", "2:4", "--nsamples", "4", "--seqlen", "32",
+               "--calib-text", text, "--propagation", "dense", "--no-progress", check=True)
+    out = proc.stdout
+    assert out.index("dense perplexity") < out.index("layer")  # dense ppl printed first
+    assert "model.layers.1.mlp.down_proj" in out and "pruned perplexity" in out and "2:4" in out
+    assert "calibration=corpus.txt" in out and "propagation=dense" in out
+
+
+def test_extract_writes_instances_and_crops(cli, tiny_dir, tmp_path):
+    out = tmp_path / "inst"
+    cli("extract", tiny_dir, "--layers", "*.1.mlp.*", "--out", out, "--nsamples", "4", "--seqlen", "32",
+        "--crops", "2", "--crop-rows", "4", "--crop-cols", "8", "--no-progress", check=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    files = [m["file"] for m in manifest["instances"]]
+    assert len(files) == 3 * 3  # gate/up/down: full + 2 crops each
+    full = load_instance(out / "model.layers.1.mlp.down_proj.safetensors")
+    crop = load_instance(out / "model.layers.1.mlp.down_proj.crop0.safetensors")
+    assert full.weight.shape == (32, 64) and crop.weight.shape == (4, 8) and crop.pattern.k == 4
+    rows = torch.tensor([int(x) for x in crop.metadata["crop_rows"].split(",")])
+    cols = torch.tensor([int(x) for x in crop.metadata["crop_cols"].split(",")])
+    torch.testing.assert_close(crop.weight, full.weight[rows][:, cols])
+    torch.testing.assert_close(crop.gram, full.gram[cols][:, cols])
+    assert crop.metadata["parent_instance_id"] == full.instance_id()
+    for key in ("model", "layer", "calibration", "nsamples", "seqlen", "seed", "propagation"):
+        assert key in full.metadata, key
+    assert full.metadata["propagation"] == "dense" and full.metadata["layer_type"] == "mlp.down_proj"
+
+
+def test_errors_are_one_line(cli, tmp_path):
+    proc = cli("prune", tmp_path / "missing", "--solver", "wanda")
+    assert proc.returncode == 2 and "no such local directory" in proc.stderr

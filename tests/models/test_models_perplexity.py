@@ -1,0 +1,48 @@
+"""Perplexity protocol and calibration windows."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from models.calibration import CalibrationError, eval_windows, load_corpus, sample_windows, split_tokens
+from models.perplexity import perplexity
+from tests.models.tiny import ARCHS, tiny_model
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_perplexity_is_exp_mean_nll_by_hand(arch):
+    model = tiny_model(arch)
+    held = torch.randint(3, 300, (5 * 12 + 7,), generator=torch.Generator().manual_seed(1))
+    res = perplexity(model, held, seqlen=12, batch_size=2, progress=False)
+    nll = []
+    with torch.no_grad():
+        for w in range(5):
+            ids = held[w * 12:(w + 1) * 12]
+            logp = torch.log_softmax(model(input_ids=ids[None]).logits[0].double(), dim=-1)
+            nll += [-float(logp[i, ids[i + 1]]) for i in range(11)]
+    assert res.windows == 5 and res.tokens == 55 == len(nll)
+    assert res.mean_nll == pytest.approx(sum(nll) / len(nll), rel=1e-5)
+    assert res.ppl == pytest.approx(math.exp(sum(nll) / len(nll)), rel=1e-5)
+
+
+def test_corpus_split_and_windows():
+    corpus = load_corpus()
+    assert corpus.source == "pydoc_data.topics" and len(corpus.text) > 100_000
+    ids = torch.arange(1000)
+    calib, held = split_tokens(ids, 0.2)
+    assert len(calib) == 800 and len(held) == 200 and int(calib.max()) < int(held.min())
+    w1, w2 = sample_windows(calib, 7, 50, seed=3), sample_windows(calib, 7, 50, seed=3)
+    assert w1.shape == (7, 50) and torch.equal(w1, w2)
+    assert not torch.equal(w1, sample_windows(calib, 7, 50, seed=4))
+    assert int(w1.max()) < 800 and ((w1[:, 1:] - w1[:, :-1]) == 1).all()  # contiguous, inside calibration
+    ev = eval_windows(held, 64)
+    assert ev.shape == (3, 64) and torch.equal(ev.reshape(-1), held[:192])
+    with pytest.raises(CalibrationError, match="fewer than seqlen"):
+        sample_windows(calib[:10], 2, 50, 0)
+    with pytest.raises(CalibrationError, match="eval_fraction"):
+        split_tokens(ids, 1.0)
+    with pytest.raises(CalibrationError, match="no such file"):
+        load_corpus(["/nonexistent/file.txt"])
