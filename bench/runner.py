@@ -24,8 +24,9 @@ from tqdm import tqdm
 from bench.instances import materialise
 from bench.machine import git_state, machine_info
 from bench.store import ResultStore
-from bench.suites import Suite
+from bench.suites import SolverConfig, Suite
 from bench.tasks import Task, run_task, task_key
+from solvers.registry import is_available, spec
 
 
 @dataclass
@@ -38,11 +39,28 @@ class RunSummary:
     resumed: bool
 
 
+def usable_configs(suite: Suite, log: Callable[[str], None] = print) -> list[SolverConfig]:
+    """The suite's solver configurations whose solvers are installed; unknown names are an error."""
+    usable = []
+    for cfg in suite.solvers:
+        names = [cfg.name] + (cfg.warm_start.split("+") if cfg.warm_start else [])
+        for name in names:
+            spec(name.strip())  # raises UnknownSolverError naming the available ones
+        missing = [n for n in names if not is_available(n.strip())]
+        if missing:
+            log(f"skipping solver configuration {cfg.display!r}: "
+                + "; ".join(f"{n}: {spec(n.strip()).unavailable_reason()}" for n in missing))
+            continue
+        usable.append(cfg)
+    return usable
+
+
 def build_tasks(suite: Suite, cache: Path, log: Callable[[str], None] = print) -> list[Task]:
+    configs = usable_configs(suite, log)
     instances = materialise(suite.instances, suite.base_dir, cache, log)
     tasks = []
     for ref in instances:
-        for cfg in suite.solvers:
+        for cfg in configs:
             if cfg.applies_to(int(ref.info["d_in"]), str(ref.info.get("family", ""))):
                 tasks.append(Task(task_key(ref.instance_id, cfg), instance=ref, config=cfg))
     tasks += [Task(p.key, prune=p) for p in suite.prune]
