@@ -12,7 +12,8 @@ from solvers.objective import InfeasibleMaskError, row_objectives
 from solvers.pattern import NM, PerRow
 from solvers.problem import MaskProblem
 from solvers.swap import best_swap_deltas, resolve_backend
-from solvers.swap_kernel import best_swaps, gram_data, init_state
+from solvers.swap_kernel import gram_data, init_state
+
 
 def _need(backend: str) -> None:
     if backend == "cpp" and resolve_backend("auto", torch.device("cpu"), None) != "cpp":
@@ -125,7 +126,7 @@ def test_feasible_never_worse_and_one_swap_optimal(backend, pattern):
     # trace: one (seconds, objective) per iteration plus the warm start, non-increasing objective
     assert len(r.trace) == r.iterations + 1 == len(r.extra["trace_rows_improving"]) + 1
     objs = [o for _, o in r.trace]
-    assert all(b <= a * (1 + 1e-6) for a, b in zip(objs, objs[1:]))
+    assert all(b <= a * (1 + 1e-6) for a, b in itertools.pairwise(objs))
 
 
 def _tiny_optimum(p: MaskProblem) -> float:
