@@ -1,0 +1,161 @@
+"""DSnoT (Zhang et al., "Dynamic Sparse No Training", ICLR 2024), registered as ``dsnot``.
+
+Training-free prune-and-grow refinement of a warm-start mask (default Wanda), following
+the released code (github.com/zyxxmu/DSnoT, ``lib/prune.py::prune_DSnoT``):
+
+* DSnoT metric ``m_ij = W_ij · E[x_j]`` and per-row first-order error
+  ``e_i = Σ_{j∈P_i} m_ij`` (units: output activation per token; the released code uses
+  ``Σ_tokens x_j / nsamples`` = ``seqlen · E[x_j]``, so its threshold 0.1 is in units
+  ``seqlen`` times larger — pass ``update_threshold=0.1/seqlen`` to mimic it exactly).
+* **Regrow** candidates: the initially pruned weights sorted by
+  ``m_ij / Var(x_j)^pow_of_var`` (``pow_of_var`` = 1; kept weights enter the sort with 0, as
+  in the code). Two pointers walk this order: when ``e_i > 0`` the next from the top
+  (largest positive), otherwise the next from the bottom (most negative) — regrowing
+  ``j`` changes ``e_i`` by ``−m_ij``, towards zero.
+* **Prune** candidates (per-row pattern): the initially kept weights sorted by Wanda score
+  ``|W_ij|·sqrt(G_jj)`` ascending, reordered as in ``return_reorder_indice``: negative-metric
+  ones first (lowest Wanda first), positive-metric ones from the end (lowest Wanda first).
+  When ``e_i < 0`` the next positive one is pruned, otherwise the next negative one
+  (pruning ``j`` changes ``e_i`` by ``+m_ij``). **N:M**: the kept weight with the lowest
+  Wanda score in the regrown weight's group of ``m`` (initially pruned ones excluded, a
+  weight pruned by DSnoT is marked and not chosen again), so the pattern holds.
+* A row swaps (regrow + prune, 1-for-1) while ``|e_i| > update_threshold`` (before the
+  swap) and, with ``same_sign``, while the swap keeps ``sign(e_i)`` equal to its initial
+  sign; once a row stops it never resumes. At most ``max_cycles`` = 50 cycles; pointers
+  advance every cycle as in the code.
+* ``same_sign``: the paper stops a row when the error's sign flips. The released code
+  does so in its N:M branch, but in its unstructured branch the check is skipped by
+  default (``--without_same_sign`` defaults to the truthy string "True"). Default
+  ``same_sign=None`` reproduces the code: off for per-row, on for N:M.
+
+Departures (edge cases the code does not guard): a cycle whose regrow candidate is not
+currently pruned or whose prune candidate is not currently kept (possible only when a
+pointer runs into the other half of its list) stops that row instead of breaking the row
+balance; ``Var(x_j) = 0`` is clamped to the smallest positive float (the code divides by
+zero); exact zeros of ``m`` sit between negatives and positives in the prune order. Needs
+``problem.input_mean`` and ``problem.input_var`` (from ``GramAccumulator`` or the instance
+file); raises :class:`ValueError` without them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from solvers.objective import check_feasible
+from solvers.pattern import NM
+from solvers.registry import register_solver
+from solvers.result import FEASIBLE, TIME_LIMIT, make_result
+from solvers.selection import input_norms
+
+
+class MissingStatisticsError(ValueError):
+    """DSnoT needs per-input means and variances."""
+
+
+def _take(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    return t.gather(1, idx[:, None])[:, 0]
+
+
+def dsnot_mask(weight: torch.Tensor, gram: torch.Tensor, mean: torch.Tensor, var: torch.Tensor,
+               keep: torch.Tensor, pattern, max_cycles: int = 50, update_threshold: float = 0.1,
+               pow_of_var: float = 1.0, same_sign: bool | None = None, deadline: float | None = None
+               ) -> tuple[torch.Tensor, dict]:
+    """Refined keep-mask and statistics; all arithmetic in float64."""
+    w = weight.to(torch.float64)
+    metric = w * mean.to(torch.float64)[None, :]
+    wanda = w.abs() * input_norms(gram)[None, :]
+    keep = keep.clone()
+    pruned0 = ~keep
+    r, d = w.shape
+    rows = torch.arange(r)
+    nm = isinstance(pattern, NM)
+    if same_sign is None:
+        same_sign = nm
+    err = torch.where(pruned0, metric, 0.0).sum(dim=1)
+    sign0 = torch.sign(err)
+    regrow_key = torch.where(pruned0, metric, 0.0) / var.to(torch.float64).clamp_min(torch.finfo(torch.float64).tiny
+                                                                                      ) ** pow_of_var
+    regrow_order = torch.sort(regrow_key, dim=1, stable=True).indices
+    ptr_r = torch.stack([torch.zeros(r, dtype=torch.long), torch.full((r,), d - 1)], dim=1)
+    step = torch.tensor([1, -1])
+    if nm:
+        score = torch.where(pruned0, float("inf"), wanda)
+        marked = float(score[torch.isfinite(score)].max()) + 1.0 if bool(torch.isfinite(score).any()) else 1.0
+        offs = torch.arange(pattern.m)
+    else:
+        n_keep = int(keep[0].sum()) if r else 0
+        kept_sorted = torch.sort(torch.where(pruned0, float("inf"), wanda), dim=1, stable=True).indices[:, :n_keep]
+        vals = metric.gather(1, kept_sorted)
+        pos = torch.arange(n_keep).expand(r, n_keep)
+        key = torch.where(vals < 0, pos, torch.where(vals > 0, 2 * n_keep + (n_keep - 1 - pos), n_keep + pos))
+        prune_order = kept_sorted.gather(1, torch.sort(key, dim=1, stable=True).indices)
+        ptr_p = torch.stack([torch.zeros(r, dtype=torch.long), torch.full((r,), n_keep - 1)], dim=1)
+    active = torch.ones(r, dtype=torch.bool)
+    cycles = swaps = 0
+    stopped_by_time = False
+    while bool(active.any()) and cycles < max_cycles:
+        if deadline is not None and time.perf_counter() >= deadline:
+            stopped_by_time = True
+            break
+        cycles += 1
+        slot_r = (err > 0).long()
+        idx_r = _take(ptr_r, slot_r)
+        valid = ptr_r[:, 0] <= ptr_r[:, 1]
+        j_r = _take(regrow_order, idx_r.clamp(0, d - 1))
+        ptr_r[rows, slot_r] += step[slot_r]
+        if nm:
+            cols = (j_r - j_r % pattern.m)[:, None] + offs[None, :]
+            j_p = cols.gather(1, score.gather(1, cols).argmin(dim=1, keepdim=True))[:, 0]
+            score[rows, j_p] = marked
+        else:
+            slot_p = (err < 0).long()
+            idx_p = _take(ptr_p, slot_p)
+            valid &= ptr_p[:, 0] <= ptr_p[:, 1]
+            j_p = _take(prune_order, idx_p.clamp(0, max(n_keep - 1, 0))) if n_keep else j_r
+            ptr_p[rows, slot_p] += step[slot_p]
+        m_r, m_p = _take(metric, j_r), _take(metric, j_p)
+        after = err + m_p - m_r
+        ok = active & valid & (err.abs() > update_threshold)
+        if same_sign:
+            ok &= sign0 == torch.sign(after)
+        ok &= ~_take(keep, j_r) & _take(keep, j_p) & (j_r != j_p)
+        keep[rows[ok], j_r[ok]] = True
+        keep[rows[ok], j_p[ok]] = False
+        err = torch.where(ok, after, err)
+        swaps += int(ok.sum())
+        active = ok
+    stats = {"cycles": cycles, "swaps": swaps, "rows_still_active": int(active.sum()),
+             "abs_error_initial_mean": float(torch.where(pruned0, metric, 0.0).sum(1).abs().mean()) if r else 0.0,
+             "abs_error_final_mean": float(err.abs().mean()) if r else 0.0,
+             "same_sign": bool(same_sign), "stopped_by_time": stopped_by_time}
+    return keep, stats
+
+
+@register_solver("dsnot", "refiner", "DSnoT prune-and-grow on the first-order error Σ_P W_ij E[x_j] (Zhang et al. 2024)",
+                 uses_warm_start=True, default_warm_start=("wanda",))
+def solve_dsnot(problem, warm_start, time_limit, seed, max_cycles: int = 50, update_threshold: float = 0.1,
+                pow_of_var: float = 1.0, same_sign: bool | None = None):
+    """DSnoT refinement; see the module docstring."""
+    if problem.input_mean is None or problem.input_var is None:
+        raise MissingStatisticsError(
+            "dsnot needs per-input statistics: the instance has no input_mean / input_var "
+            "(build it with GramAccumulator or MaskProblem.from_activations, or add them to the instance file)")
+    if warm_start is None:
+        raise ValueError("dsnot refines a mask: give a warm start (solver name, chain, mask or result)")
+    if max_cycles < 0 or update_threshold < 0:
+        raise ValueError("max_cycles and update_threshold must be >= 0")
+    t0 = time.perf_counter()
+    keep = check_feasible(problem, warm_start.mask)
+    deadline = t0 + time_limit if time_limit else None
+    mask, stats = dsnot_mask(problem.weight, problem.gram, problem.input_mean, problem.input_var, keep,
+                             problem.pattern, max_cycles, update_threshold, pow_of_var, same_sign, deadline)
+    stats["rows_changed"] = int((mask != keep).any(dim=1).sum())
+    status = TIME_LIMIT if stats["stopped_by_time"] else FEASIBLE
+    res = make_result(problem, mask, "dsnot", status, iterations=stats["cycles"], extra=stats,
+                      settings={"max_cycles": max_cycles, "update_threshold": update_threshold,
+                                "pow_of_var": pow_of_var, "same_sign": same_sign},
+                      solve_seconds=time.perf_counter() - t0)
+    res.trace = [(0.0, float(warm_start.objective)), (res.solve_seconds, res.objective)]
+    return res

@@ -1,0 +1,224 @@
+"""SparseSwaps 1-swap refinement, registered as ``swap``.
+
+Starting from a feasible mask (default: Wanda), every iteration each row applies its
+*best* swap — unprune ``u ∈ P``, prune ``p ∈ K`` with the exact minimum of
+``Δ(u, p) = w_u²G_uu − 2w_u c_u + w_p²G_pp + 2w_p c_p − 2w_u w_p G_up`` (``c = G r``) — when
+``Δ < −tol · f_i`` (``f_i`` = the row's current loss, ``tol`` = 1e-6 by default). A row
+whose best swap does not pass that test is 1-swap optimal and, since rows are
+independent, never changes again; it leaves the search. N:M swaps stay inside one group.
+The exact best-swap search (bounds + exact evaluation of the surviving candidates) is in
+:mod:`solvers.swap_kernel`.
+
+Numerics: the search runs in ``dtype`` (float32 by default) with ``c`` updated by rank-two
+updates and recomputed from scratch every ``refresh_every`` iterations. With ``certify``
+(default) the float32 fixed point is then re-checked — and, if needed, continued — in
+float64, so status ``feasible`` means *no swap improves any row by more than*
+``tol · f_i`` *in float64*. Finally every row is compared in float64 with the warm start
+and falls back to it if it got worse (never seen; recorded in ``extra``).
+
+Trace: ``result.trace[t] = (seconds since the solve started, total objective after
+iteration t)`` with t = 0 the warm start. The per-iteration objective is the search's
+running value (float64 sums of the search's Δ, exact after each refresh); the final
+``objective`` is re-verified in float64. ``extra["trace_rows_improving"][t]`` is the number of
+rows that swapped in iteration t+1 and ``extra["iteration_seconds"]`` each iteration's time.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from solvers.objective import check_feasible, row_objectives
+from solvers.pattern import NM
+from solvers.problem import MaskProblem
+from solvers.registry import register_solver
+from solvers.result import FEASIBLE, ITERATION_LIMIT, TIME_LIMIT, make_result
+from solvers.swap_kernel import GramData, RowState, apply_swaps, best_swaps, gram_data, init_state, refresh
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def pick_device(device: str | torch.device | None) -> torch.device:
+    """``device`` or, when None / "auto", CUDA when present, else CPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def default_max_iters(problem: MaskProblem) -> int:
+    """Safety cap when ``max_iters`` is None: ``10 · d_in`` iterations (every accepted swap
+    strictly lowers a row's loss, so the search terminates anyway; the cap only guards
+    against pathological rounding)."""
+    return 10 * problem.d_in + 10
+
+
+def _budget_rows(n: int, d: int, elem: int, budget_bytes: int, per_col: int) -> int:
+    return max(1, min(n, budget_bytes // max(1, per_col * d * elem)))
+
+
+def resolve_backend(backend: str, device: torch.device, m: int | None) -> str:
+    """``"cpp"`` (fused CPU kernel, per-row pattern on CPU) or ``"torch"``; ``"auto"`` picks cpp when it builds."""
+    if backend not in ("auto", "cpp", "torch"):
+        raise ValueError(f"backend must be 'auto', 'cpp' or 'torch', got {backend!r}")
+    if backend == "torch" or m is not None or device.type != "cpu":
+        if backend == "cpp" and (m is not None or device.type != "cpu"):
+            raise ValueError("backend='cpp' is for the per-row pattern on CPU")
+        return "torch"
+    from solvers import swap_cpu
+
+    if swap_cpu.load() is None:
+        if backend == "cpp":
+            raise RuntimeError(f"the CPU swap kernel is unavailable: {swap_cpu.load_error()}")
+        return "torch"
+    return "cpp"
+
+
+def search_sweep(gd: GramData, st: RowState, budget_bytes: int, exhaustive: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Best swap of every row of ``st``, chunked so temporaries stay near ``budget_bytes``.
+
+    Uses the fused CPU kernel when the state was built for it (``st.order`` set).
+    """
+    if st.order is not None:
+        from solvers.swap_cpu import best_swaps_cpu
+
+        return best_swaps_cpu(st.w, st.keep, st.c, gd.gram, gd.diag, gd.rho, st.s,
+                              None if exhaustive else st.order, gd.rel)
+    d = st.w.shape[1]
+    per_col = 3 * gd.m + 4 if gd.m is not None else 14
+    chunk = _budget_rows(st.n, d, st.w.element_size(), budget_bytes, per_col)
+    out, evaluated = [], 0
+    for r0 in range(0, st.n, chunk):
+        delta, u, p, ev = best_swaps(gd, st, r0, min(r0 + chunk, st.n), budget_bytes, exhaustive)
+        out.append((delta, u, p))
+        evaluated += ev
+    if not out:
+        empty = torch.empty(0, device=st.w.device)
+        return empty, empty.long(), empty.long(), 0
+    return (torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out]), torch.cat([o[2] for o in out]),
+            evaluated)
+
+
+def run_swaps(problem: MaskProblem, keep: torch.Tensor, rows: torch.Tensor, gd: GramData, *, tol: float,
+              max_iters: int, refresh_every: int, budget_bytes: int, deadline: float | None,
+              t_start: float, loss_all: torch.Tensor, trace: list, improving: list, seconds: list,
+              t_bins: int, backend: str, progress: bool = False) -> tuple[int, str]:
+    """Iterate best swaps on ``rows`` until none improves; updates ``keep`` / ``loss_all`` in place.
+
+    Returns ``(iterations, status)``.
+    """
+    st = init_state(gd, problem.weight[rows], keep[rows], rows, t_bins, backend)
+    loss_all[rows] = st.loss.cpu()
+    status, it = FEASIBLE, 0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(desc=f"swap ({gd.gram.dtype})", unit="it")
+    while st.n > 0:
+        if it >= max_iters:
+            status = ITERATION_LIMIT
+            break
+        if deadline is not None and time.perf_counter() >= deadline:
+            status = TIME_LIMIT
+            break
+        t_it = time.perf_counter()
+        if it > 0 and it % refresh_every == 0:
+            refresh(gd, st)
+        delta, u, p, _ = search_sweep(gd, st, budget_bytes)
+        better = delta.to(torch.float64) < -tol * st.loss
+        done = ~better
+        if bool(done.any()):
+            keep[st.rows[done].cpu()] = st.keep[done].cpu()
+            loss_all[st.rows[done].cpu()] = st.loss[done].cpu()
+        idx = torch.nonzero(better).flatten()
+        if idx.numel():
+            apply_swaps(gd, st, idx, u[idx], p[idx], delta[idx])
+        if bool(done.any()):
+            st = st.select(idx)
+        loss_all[st.rows.cpu()] = st.loss.cpu()
+        it += 1
+        now = time.perf_counter()
+        seconds.append(now - t_it)
+        trace.append((now - t_start, float(loss_all.sum())))
+        improving.append(int(idx.numel()))
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(rows=int(idx.numel()), objective=f"{trace[-1][1]:.6g}")
+    if bar is not None:
+        bar.close()
+    if st.n:
+        keep[st.rows.cpu()] = st.keep.cpu()
+    return it, status
+
+
+@register_solver("swap", "refiner", "SparseSwaps: each row applies its exact best 1-swap until none improves",
+                 uses_warm_start=True, default_warm_start=("wanda",))
+def solve_swap(problem: MaskProblem, warm_start, time_limit, seed, max_iters: int | None = None,
+               tol: float = 1e-6, refresh_every: int = 16, memory_budget_mb: float = 512.0,
+               device: str | None = None, dtype: str = "float32", certify: bool = True,
+               t_bins: int = 16, backend: str = "auto", progress: bool = False):
+    """SparseSwaps 1-swap refinement; see the module docstring for the settings."""
+    if warm_start is None:
+        raise ValueError("swap refines a mask: give a warm start (solver name, chain, mask or result)")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+    if not tol >= 0:
+        raise ValueError(f"tol must be >= 0, got {tol!r}")
+    if refresh_every < 1 or t_bins < 1:
+        raise ValueError("refresh_every and t_bins must be positive")
+    t_start = time.perf_counter()
+    deadline = t_start + time_limit if time_limit else None
+    cap = default_max_iters(problem) if max_iters is None else int(max_iters)
+    dev = pick_device(device)
+    budget = int(memory_budget_mb * 2**20)
+    m = problem.pattern.m if isinstance(problem.pattern, NM) else None
+    keep = check_feasible(problem, warm_start.mask).clone()
+    loss_all = torch.zeros(problem.d_out, dtype=torch.float64)
+    trace = [(0.0, float(warm_start.objective))]
+    improving: list[int] = []
+    seconds: list[float] = []
+    common = {"tol": tol, "refresh_every": refresh_every, "budget_bytes": budget, "deadline": deadline,
+              "t_start": t_start, "loss_all": loss_all, "trace": trace, "improving": improving,
+              "seconds": seconds, "t_bins": t_bins, "backend": resolve_backend(backend, dev, m),
+              "progress": progress}
+    gd = gram_data(problem.gram, DTYPES[dtype], dev, m)
+    all_rows = torch.arange(problem.d_out)
+    iters, status = run_swaps(problem, keep, all_rows, gd, max_iters=cap, **common)
+    search_iters, certify_iters = iters, 0
+    if certify and status == FEASIBLE and dtype != "float64":
+        gd64 = gram_data(problem.gram, torch.float64, dev, m)
+        certify_iters, status = run_swaps(problem, keep, all_rows, gd64, max_iters=max(1, cap - iters), **common)
+        iters += certify_iters
+    # float64 guard: no row may end worse than in the warm start
+    final_rows = row_objectives(problem, keep)
+    warm_rows = row_objectives(problem, warm_start.mask)
+    worse = final_rows > warm_rows
+    if bool(worse.any()):
+        keep[worse] = warm_start.mask[worse]
+    extra = {"trace_rows_improving": improving, "iteration_seconds": seconds,
+             "search_iterations": search_iters, "certify_iterations": certify_iters,
+             "rows_reverted_to_warm_start": int(worse.sum()), "device": str(dev),
+             "rows_changed": int((keep != warm_start.mask).any(dim=1).sum())}
+    settings = {"max_iters": max_iters, "tol": tol, "refresh_every": refresh_every,
+                "memory_budget_mb": memory_budget_mb, "device": str(dev), "dtype": dtype, "certify": certify,
+                "t_bins": t_bins, "backend": common["backend"]}
+    return make_result(problem, keep, "swap", status, iterations=iters, trace=trace, extra=extra,
+                       settings=settings, solve_seconds=time.perf_counter() - t_start)
+
+
+def best_swap_deltas(problem: MaskProblem, mask, device: str | None = None,
+                     memory_budget_mb: float = 512.0, backend: str = "auto") -> torch.Tensor:
+    """Certificate: each row's minimum Δ over all feasible 1-swaps, float64 ``[d_out]``.
+
+    Exact (float64 search with bounds, then exact evaluation of every candidate that the
+    bounds cannot rule out). ``+inf`` for rows without any swap (k = 0, k = d_in). A mask
+    is 1-swap optimal with tolerance ``tol`` iff ``best_swap_deltas(...) >= -tol · f_i``.
+    """
+    keep = check_feasible(problem, mask)
+    m = problem.pattern.m if isinstance(problem.pattern, NM) else None
+    dev = pick_device(device)
+    gd = gram_data(problem.gram, torch.float64, dev, m)
+    st = init_state(gd, problem.weight, keep, torch.arange(problem.d_out), backend=resolve_backend(backend, dev, m))
+    delta, _, _, _ = search_sweep(gd, st, int(memory_budget_mb * 2**20))
+    return delta.to(torch.float64).cpu()

@@ -1,0 +1,334 @@
+"""Fused CPU kernel for the exact best 1-swap of every row (per-row pattern).
+
+For each row ``i`` it returns ``min_{u∈P, p∈K} Δ(u, p)`` with
+``Δ = a_u + b_p − 2 w_u w_p G_up`` (see :mod:`solvers.swap_kernel`) and the minimising
+pair, evaluating *every* pair — exact by construction, nothing is skipped. The loop is
+blocked like a GEMM: a block of ``ROW_BLOCK`` rows keeps its ``b`` and ``w`` vectors in
+cache while row ``u`` of ``G`` is streamed once per block, so ``G`` is read
+``d_out / ROW_BLOCK`` times per sweep; row ranges run in parallel Python threads (``torch.get_num_threads()``
+of them; the kernel releases the GIL and uses no OpenMP runtime of its own).
+The inner loop over ``p`` is a SIMD min-reduction (``#pragma omp simd``), compiled with
+``-O3 -march=native -ffp-contract=off`` (no FMA contraction, so results do not depend on
+the loop shape). Work per sweep: ``Σ_i |P_i| · d_in`` multiply-adds, i.e. ``k/(2 d_in)`` of
+the flops of the GEMM ``(d_out × d_in)·(d_in × d_in)``.
+
+The kernel is compiled on first use with ``torch.utils.cpp_extension.load_inline`` (needs a
+C++ compiler; cached by torch). If that fails, :func:`load` returns ``None`` with the
+reason and ``swap`` falls back to the pure-torch search.
+
+Ties: the lowest ``u``, then the lowest ``p`` among equal minima (deterministic).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+ROW_BLOCK = 32
+
+_SOURCE = r"""
+#include <torch/extension.h>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+// exact min_p (b_p + coef * w_p * g_p) over all p (inf entries of b are kept columns' complement)
+template <typename T>
+static inline T row_min(const T* bi, const T* wi, const T* g, T coef, int64_t d) {
+  T m = std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(min : m)
+  for (int64_t p = 0; p < d; ++p) {
+    const T v = bi[p] + coef * wi[p] * g[p];
+    m = v < m ? v : m;
+  }
+  return m;
+}
+
+template <typename T>
+static inline int64_t row_argmin(const T* bi, const T* wi, const T* g, T coef, int64_t d, T m) {
+  // first p attaining the SIMD minimum m (same expression, no FP contraction: bit-identical values)
+  for (int64_t p = 0; p < d; ++p) {
+    const T v = bi[p] + coef * wi[p] * g[p];
+    if (v == m) return p;
+  }
+  T best = std::numeric_limits<T>::infinity(); int64_t arg = -1;
+  for (int64_t p = 0; p < d; ++p) {
+    const T v = bi[p] + coef * wi[p] * g[p];
+    if (v < best) { best = v; arg = p; }
+  }
+  return arg;
+}
+
+// Lower bound LB_u = a_u + min_{p in K} (b_p - 2 s_p t_u), t_u = rho_u s_u, via the lower envelope
+// of the lines y = b_p - 2 s_p t (added in increasing s, i.e. decreasing slope), minus a rounding
+// slack. Double precision; hm/hc are scratch buffers.
+template <typename T>
+static void envelope_bounds(const T* S, const T* bi, const T* ai, const T* R, const int32_t* order, int64_t d,
+                            double rel, double* lb, std::vector<double>& hm, std::vector<double>& hc) {
+  hm.clear(); hc.clear();
+  const T inf = std::numeric_limits<T>::infinity();
+  for (int64_t q = 0; q < d; ++q) {
+    const int64_t p = order[q];
+    if (!(bi[p] < inf)) continue;
+    double m = -2.0 * double(S[p]);
+    const double c = double(bi[p]);
+    // ``order`` may disagree with s by rounding; for t >= 0 lowering the slope to the previous
+    // one only lowers the line, so the envelope stays a valid lower bound.
+    if (!hm.empty() && m > hm.back()) m = hm.back();
+    if (!hm.empty() && hm.back() == m) {
+      if (hc.back() <= c) continue;
+      hm.pop_back(); hc.pop_back();
+    }
+    while (hm.size() >= 2) {
+      const size_t k = hm.size();
+      // line k-1 is useless if the new line meets line k-2 no later than line k-1 does
+      // (both slope differences are positive, so compare cross-multiplied)
+      const double lhs = (c - hc[k - 2]) * (hm[k - 2] - hm[k - 1]);
+      const double rhs = (hc[k - 1] - hc[k - 2]) * (hm[k - 2] - m);
+      if (lhs <= rhs) { hm.pop_back(); hc.pop_back(); } else break;
+    }
+    hm.push_back(m); hc.push_back(c);
+  }
+  const size_t h = hm.size();
+  for (int64_t u = 0; u < d; ++u) {
+    if (!(ai[u] < inf) || h == 0) { lb[u] = INFINITY; continue; }
+    const double x = double(R[u]) * double(S[u]);
+    double e;
+    if (h <= 64) {  // short hull: branch-free SIMD scan of all its lines
+      e = INFINITY;
+      const double* m = hm.data();
+      const double* cc = hc.data();
+#pragma omp simd reduction(min : e)
+      for (size_t k = 0; k < h; ++k) { const double v = m[k] * x + cc[k]; e = v < e ? v : e; }
+    } else {  // the envelope is concave: values along the hull are unimodal in the line index
+      size_t lo = 0, hi = h - 1;
+      while (lo < hi) {
+        const size_t mid = (lo + hi) / 2;
+        if (hm[mid] * x + hc[mid] <= hm[mid + 1] * x + hc[mid + 1]) hi = mid; else lo = mid + 1;
+      }
+      e = hm[lo] * x + hc[lo];
+      if (lo > 0) e = std::min(e, hm[lo - 1] * x + hc[lo - 1]);
+      if (lo + 1 < h) e = std::min(e, hm[lo + 1] * x + hc[lo + 1]);
+    }
+    const double au = double(ai[u]), su = double(S[u]);
+    lb[u] = au + e - rel * (std::fabs(au) + std::fabs(e) + 2.0 * su * su + 1e-300);
+  }
+}
+
+template <typename T>
+static void rows_block(const T* W, const bool* K, const T* C, const T* G, const T* D, const T* R,
+                       const T* S, const int32_t* O, bool use_bounds, double rel,
+                       int64_t r0, int64_t r1, int64_t d, T* outv, int64_t* outu, int64_t* outp,
+                       int64_t* evaluated) {
+  const int64_t n = r1 - r0;
+  const T inf = std::numeric_limits<T>::infinity();
+  std::vector<T> a(n * d), b(n * d), best(n, inf);
+  std::vector<double> lb(n * d), hm, hc;
+  hm.reserve(256); hc.reserve(256);
+  std::vector<int64_t> bu(n, -1), bp(n, -1);
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const T* wi = W + (r0 + i) * d;
+    const T* ci = C + (r0 + i) * d;
+    const bool* ki = K + (r0 + i) * d;
+    T* bi = b.data() + i * d;
+    T* ai = a.data() + i * d;
+#pragma omp simd
+    for (int64_t j = 0; j < d; ++j) {
+      const T s2 = wi[j] * wi[j] * D[j];
+      const T wc = T(2) * wi[j] * ci[j];
+      bi[j] = ki[j] ? s2 + wc : inf;
+      ai[j] = ki[j] ? inf : s2 - wc;
+    }
+    double* lbi = lb.data() + i * d;
+    if (use_bounds) {
+      envelope_bounds<T>(S + (r0 + i) * d, bi, ai, R, O + (r0 + i) * d, d, rel, lbi, hm, hc);
+    } else {
+      for (int64_t j = 0; j < d; ++j) lbi[j] = ai[j] < inf ? -INFINITY : INFINITY;
+    }
+    // incumbent: the column with the smallest bound, evaluated exactly
+    int64_t u0 = -1; double l0 = INFINITY;
+    for (int64_t j = 0; j < d; ++j) if (lbi[j] < l0 || (u0 < 0 && lbi[j] < INFINITY)) { l0 = lbi[j]; u0 = j; }
+    if (u0 >= 0) {
+      const T coef = T(-2) * wi[u0];
+      const T m = row_min(bi, wi, G + u0 * d, coef, d);
+      ++count;
+      if (m < inf) { best[i] = ai[u0] + m; bu[i] = u0; bp[i] = row_argmin(bi, wi, G + u0 * d, coef, d, m); }
+      lbi[u0] = INFINITY;
+    }
+  }
+  for (int64_t u = 0; u < d; ++u) {
+    const T* g = G + u * d;
+    for (int64_t i = 0; i < n; ++i) {
+      if (!(lb[i * d + u] < double(best[i]))) continue;
+      const T* bi = b.data() + i * d;
+      const T* wi = W + (r0 + i) * d;
+      const T coef = T(-2) * wi[u];
+      const T au = a[i * d + u];
+      ++count;
+      const T m = row_min(bi, wi, g, coef, d);
+      if (au + m < best[i]) { best[i] = au + m; bu[i] = u; bp[i] = row_argmin(bi, wi, g, coef, d, m); }
+    }
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    outv[r0 + i] = best[i]; outu[r0 + i] = bu[i] < 0 ? 0 : bu[i]; outp[r0 + i] = bp[i] < 0 ? 0 : bp[i];
+  }
+  *evaluated = count;
+}
+
+int64_t best_swaps(torch::Tensor W, torch::Tensor K, torch::Tensor C, torch::Tensor G, torch::Tensor D,
+                   torch::Tensor R, torch::Tensor S, torch::Tensor O, bool use_bounds, double rel,
+                   int64_t row_block, torch::Tensor out_v, torch::Tensor out_u, torch::Tensor out_p) {
+  TORCH_CHECK(W.dim() == 2 && W.is_contiguous() && K.is_contiguous() && C.is_contiguous()
+              && G.is_contiguous() && D.is_contiguous() && R.is_contiguous() && S.is_contiguous()
+              && O.is_contiguous() && out_v.is_contiguous() && out_u.is_contiguous() && out_p.is_contiguous(),
+              "contiguous inputs expected");
+  TORCH_CHECK(K.scalar_type() == torch::kBool && O.scalar_type() == torch::kInt, "keep bool, order int32");
+  const int64_t r = W.size(0), d = W.size(1);
+  TORCH_CHECK(out_v.numel() == r && out_u.numel() == r && out_p.numel() == r, "output sizes");
+  const int64_t nb = (r + row_block - 1) / row_block;
+  int64_t total = 0;
+  AT_DISPATCH_FLOATING_TYPES(W.scalar_type(), "best_swaps", [&] {
+    const scalar_t* Wp = W.data_ptr<scalar_t>();
+    const bool* Kp = K.data_ptr<bool>();
+    const scalar_t* Cp = C.data_ptr<scalar_t>();
+    const scalar_t* Gp = G.data_ptr<scalar_t>();
+    const scalar_t* Dp = D.data_ptr<scalar_t>();
+    const scalar_t* Rp = R.data_ptr<scalar_t>();
+    const scalar_t* Sp = use_bounds ? S.data_ptr<scalar_t>() : nullptr;
+    const int32_t* Op = O.data_ptr<int32_t>();
+    scalar_t* vp = out_v.data_ptr<scalar_t>();
+    int64_t* up = out_u.data_ptr<int64_t>();
+    int64_t* pp = out_p.data_ptr<int64_t>();
+    pybind11::gil_scoped_release no_gil;  // callers run disjoint row ranges in parallel Python threads
+    for (int64_t blk = 0; blk < nb; ++blk) {
+      const int64_t r0 = blk * row_block, r1 = std::min(r, r0 + row_block);
+      int64_t ev = 0;
+      rows_block<scalar_t>(Wp, Kp, Cp, Gp, Dp, Rp, Sp, Op, use_bounds, rel, r0, r1, d, vp, up, pp, &ev);
+      total += ev;
+    }
+  });
+  return total;
+}
+
+template <typename T>
+static inline void rank_two(T* ci, const T* gp, const T* gu, T wp, T wu, int64_t d) {
+#pragma omp simd
+  for (int64_t q = 0; q < d; ++q) ci[q] += wp * gp[q] - wu * gu[q];
+}
+
+// rows idx[j]: unprune u[j], prune p[j]; c_i += w_p G[p, :] - w_u G[u, :] (G symmetric)
+void apply_swaps(torch::Tensor W, torch::Tensor K, torch::Tensor C, torch::Tensor G, torch::Tensor idx,
+                 torch::Tensor u, torch::Tensor p) {
+  TORCH_CHECK(W.is_contiguous() && K.is_contiguous() && C.is_contiguous() && G.is_contiguous(), "contiguous");
+  const int64_t n = idx.numel(), d = W.size(1);
+  const int64_t* ip = idx.data_ptr<int64_t>();
+  const int64_t* up = u.data_ptr<int64_t>();
+  const int64_t* pp = p.data_ptr<int64_t>();
+  bool* Kp = K.data_ptr<bool>();
+  AT_DISPATCH_FLOATING_TYPES(W.scalar_type(), "apply_swaps", [&] {
+    const scalar_t* Wp = W.data_ptr<scalar_t>();
+    scalar_t* Cp = C.data_ptr<scalar_t>();
+    const scalar_t* Gp = G.data_ptr<scalar_t>();
+    pybind11::gil_scoped_release no_gil;
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t i = ip[j], uu = up[j], pq = pp[j];
+      const scalar_t wu = Wp[i * d + uu], wp = Wp[i * d + pq];
+      const scalar_t* gu = Gp + uu * d;
+      const scalar_t* gp = Gp + pq * d;
+      rank_two<scalar_t>(Cp + i * d, gp, gu, wp, wu, d);
+      Kp[i * d + uu] = true;
+      Kp[i * d + pq] = false;
+    }
+  });
+}
+"""
+
+_CACHE: dict[str, object] = {}
+
+
+def load():
+    """The compiled extension module, or None when it cannot be built (see :func:`load_error`)."""
+    if "module" in _CACHE:
+        return _CACHE["module"]
+    module = None
+    if os.environ.get("MASKBENCH_NO_CPP", "") not in ("", "0"):
+        _CACHE["error"] = "disabled by MASKBENCH_NO_CPP"
+    else:
+        try:
+            from torch.utils.cpp_extension import load_inline
+
+            module = load_inline(
+                name="maskbench_swap_cpu_v9", cpp_sources=[_SOURCE], functions=["best_swaps", "apply_swaps"],
+                extra_cflags=["-O3", "-march=native", "-ffp-contract=off", "-fopenmp-simd"], verbose=False)
+        except Exception as exc:  # noqa: BLE001 -- compiler or headers missing: fall back to torch
+            _CACHE["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+    _CACHE["module"] = module
+    return module
+
+
+def load_error() -> str:
+    load()
+    return str(_CACHE.get("error", ""))
+
+
+def best_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: torch.Tensor,
+                   diag: torch.Tensor, rho: torch.Tensor, s: torch.Tensor | None, order: torch.Tensor | None,
+                   rel: float
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """``(Δ, u, p, columns evaluated)`` per row (Δ = +inf when the row has no swap).
+
+    ``s = |w|·sqrt(G_jj)`` ``[rows, d]`` and ``order`` (int32, each row's columns sorted by ``s``)
+    enable the bounds; with ``order=None`` every pruned column is evaluated.
+    """
+    module = load()
+    if module is None:
+        raise RuntimeError(f"the CPU swap kernel is unavailable: {load_error()}")
+    use_bounds = order is not None
+    if order is None:
+        order = torch.zeros(1, dtype=torch.int32)
+        s = torch.zeros(1, dtype=w.dtype)
+    w, keep, c, s, order = (t.contiguous() for t in (w, keep, c, s, order))
+    gram, diag, rho = gram.contiguous(), diag.contiguous(), rho.contiguous()
+    r = w.shape[0]
+    val = torch.empty(r, dtype=w.dtype)
+    u = torch.empty(r, dtype=torch.long)
+    p = torch.empty(r, dtype=torch.long)
+    threads = max(1, min(torch.get_num_threads(), -(-r // ROW_BLOCK)))
+    step = -(-r // threads)
+    step = -(-step // ROW_BLOCK) * ROW_BLOCK
+
+    def run(r0: int) -> int:
+        sl = slice(r0, min(r, r0 + step))
+        return module.best_swaps(w[sl], keep[sl], c[sl], gram, diag, rho, s[sl] if use_bounds else s,
+                                 order[sl] if use_bounds else order, use_bounds, float(rel), ROW_BLOCK,
+                                 val[sl], u[sl], p[sl])
+
+    starts = list(range(0, r, step))
+    if len(starts) == 1:
+        return val, u, p, run(0)
+    return val, u, p, sum(_pool(len(starts)).map(run, starts))
+
+
+def _pool(n: int):
+    """A cached thread pool; the kernel releases the GIL, so row ranges run in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool, size = _CACHE.get("pool"), _CACHE.get("pool_size", 0)
+    if pool is None or size < n:
+        pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="maskbench-swap")
+        _CACHE["pool"], _CACHE["pool_size"] = pool, n
+    return pool
+
+
+def apply_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: torch.Tensor, idx: torch.Tensor,
+                    u: torch.Tensor, p: torch.Tensor) -> None:
+    """In place: rows ``idx`` unprune ``u`` and prune ``p``; ``c ← c − w_u G[u] + w_p G[p]``."""
+    module = load()
+    if module is None:
+        raise RuntimeError(f"the CPU swap kernel is unavailable: {load_error()}")
+    if not (w.is_contiguous() and keep.is_contiguous() and c.is_contiguous()):
+        raise ValueError("apply_swaps_cpu updates in place: contiguous state tensors required")
+    module.apply_swaps(w, keep, c, gram.contiguous(), idx.long().contiguous(), u.long().contiguous(),
+                       p.long().contiguous())

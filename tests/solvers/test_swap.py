@@ -1,0 +1,200 @@
+"""SparseSwaps 1-swap refiner: exact Δ, exact best pair, feasibility, optimality certificates."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+import solvers
+from solvers.objective import InfeasibleMaskError, row_objectives
+from solvers.pattern import NM, PerRow
+from solvers.problem import MaskProblem
+from solvers.swap import best_swap_deltas, resolve_backend
+from solvers.swap_kernel import gram_data, init_state
+
+
+def _need(backend: str) -> None:
+    if backend == "cpp" and resolve_backend("auto", torch.device("cpu"), None) != "cpp":
+        pytest.skip("C++ kernel unavailable (no compiler)")
+
+
+def brute_deltas(problem: MaskProblem, keep: torch.Tensor) -> torch.Tensor:
+    """Independent reference: each row's min over all feasible swaps of the recomputed fp64 loss change."""
+    base = row_objectives(problem, keep)
+    out = torch.full((problem.d_out,), float("inf"), dtype=torch.float64)
+    m = problem.pattern.m if isinstance(problem.pattern, NM) else None
+    for i in range(problem.d_out):
+        w = problem.weight[i].double()
+        g = problem.gram.double()
+        for u in torch.nonzero(~keep[i]).flatten().tolist():
+            for p in torch.nonzero(keep[i]).flatten().tolist():
+                if m is not None and u // m != p // m:
+                    continue
+                k = keep[i].clone()
+                k[u], k[p] = True, False
+                r = torch.where(k, 0.0, w)
+                out[i] = min(out[i], float(r @ g @ r) - float(base[i]))
+    return out
+
+
+def warm(problem: MaskProblem) -> torch.Tensor:
+    return solvers.solve("wanda", problem).mask
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_delta_formula_matches_recomputed_objective(dtype):
+    p = solvers.generate(family="small", d_in=32, d_out=6, seed=3)
+    keep = warm(p)
+    gd = gram_data(p.gram, dtype, torch.device("cpu"), None)
+    st = init_state(gd, p.weight, keep, torch.arange(p.d_out))
+    gen = torch.Generator().manual_seed(0)
+    base = row_objectives(p, keep)
+    for _ in range(40):
+        i = int(torch.randint(p.d_out, (1,), generator=gen))
+        pr, kp = torch.nonzero(~keep[i]).flatten(), torch.nonzero(keep[i]).flatten()
+        u = int(pr[torch.randint(len(pr), (1,), generator=gen)])
+        q = int(kp[torch.randint(len(kp), (1,), generator=gen)])
+        w, c, g = st.w[i].double(), st.c[i].double(), p.gram.double()
+        delta = w[u] ** 2 * g[u, u] - 2 * w[u] * c[u] + w[q] ** 2 * g[q, q] + 2 * w[q] * c[q] - 2 * w[u] * w[q] * g[u, q]
+        k2 = keep.clone()
+        k2[i, u], k2[i, q] = True, False
+        exact = float(row_objectives(p, k2)[i] - base[i])
+        tol = 1e-9 if dtype == torch.float64 else 1e-4
+        assert abs(float(delta) - exact) <= tol * float(base[i])
+
+
+@pytest.mark.parametrize(("backend", "pattern"), [("torch", "per-row"), ("cpp", "per-row"), ("torch", "2:4")])
+def test_bounded_search_equals_exhaustive_and_brute_force(backend, pattern):
+    _need(backend)
+    p = solvers.generate(family="small", d_in=24, d_out=8, seed=5, pattern=pattern)
+    keep = warm(p)
+    m = p.pattern.m if isinstance(p.pattern, NM) else None
+    gd = gram_data(p.gram, torch.float64, torch.device("cpu"), m)
+    st = init_state(gd, p.weight, keep, torch.arange(p.d_out), backend=backend)
+    from solvers.swap import search_sweep
+
+    bounded, u, q, _ = search_sweep(gd, st, 1 << 26)
+    full, _, _, _ = search_sweep(gd, st, 1 << 26, exhaustive=True)
+    ref = brute_deltas(p, keep)
+    scale = row_objectives(p, keep)
+    assert torch.allclose(bounded.double(), ref, rtol=0, atol=1e-9 * float(scale.max()))
+    assert torch.allclose(full.double(), ref, rtol=0, atol=1e-9 * float(scale.max()))
+    # the returned pair attains the minimum
+    for i in range(p.d_out):
+        k2 = keep.clone()
+        k2[i, int(u[i])], k2[i, int(q[i])] = True, False
+        assert abs(float(row_objectives(p, k2)[i] - scale[i]) - float(ref[i])) <= 1e-9 * float(scale.max())
+
+
+def test_bounds_exact_on_layer_rows():
+    """Bounded search (both backends) = exhaustive search on a layer-like instance with outlier channels."""
+    p = solvers.generate(family="layer", d_in=192, d_out=24, seed=2)
+    keep = solvers.solve("swap", p, max_iters=5, certify=False).mask  # a mid-run state
+    gd = gram_data(p.gram, torch.float64, torch.device("cpu"), None)
+    from solvers.swap import search_sweep
+
+    ref = None
+    for backend in ("torch", "cpp"):
+        if backend == "cpp" and resolve_backend("auto", torch.device("cpu"), None) != "cpp":
+            continue
+        st = init_state(gd, p.weight, keep, torch.arange(p.d_out), backend=backend)
+        full = search_sweep(gd, st, 1 << 26, exhaustive=True)[0]
+        bounded = search_sweep(gd, st, 1 << 26)[0]
+        assert torch.allclose(bounded, full, rtol=1e-12, atol=0)
+        ref = full if ref is None else ref
+        assert torch.allclose(full, ref, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize(("backend", "pattern"),
+                         [("torch", "per-row"), ("cpp", "per-row"), ("torch", "2:4"), ("torch", "4:8")])
+def test_feasible_never_worse_and_one_swap_optimal(backend, pattern):
+    _need(backend)
+    p = solvers.generate(family="small", d_in=32, d_out=10, seed=7, pattern=pattern)
+    r = solvers.solve("swap", p, backend=backend)
+    assert r.status == "feasible" and r.verified
+    assert bool(p.pattern.is_feasible(r.mask).all())
+    warm_rows = row_objectives(p, warm(p))
+    assert bool((r.row_objectives <= warm_rows * (1 + 1e-12)).all())
+    assert r.objective <= r.warm_start_objective
+    # independent brute force: no improving pair at convergence (tol 1e-6 of the row loss)
+    ref = brute_deltas(p, r.mask)
+    assert bool((ref >= -1e-6 * r.row_objectives - 1e-12).all())
+    cert = best_swap_deltas(p, r.mask)
+    assert torch.allclose(cert, ref, rtol=0, atol=1e-9 * float(r.row_objectives.max()))
+    # trace: one (seconds, objective) per iteration plus the warm start, non-increasing objective
+    assert len(r.trace) == r.iterations + 1 == len(r.extra["trace_rows_improving"]) + 1
+    objs = [o for _, o in r.trace]
+    assert all(b <= a * (1 + 1e-6) for a, b in itertools.pairwise(objs))
+
+
+def _tiny_optimum(p: MaskProblem) -> float:
+    d, k = p.d_in, p.pruned_per_row
+    best = 0.0
+    for i in range(p.d_out):
+        w, g = p.weight[i].double(), p.gram.double()
+        vals = []
+        for pr in itertools.combinations(range(d), k):
+            r = torch.zeros(d, dtype=torch.float64)
+            r[list(pr)] = w[list(pr)]
+            vals.append(float(r @ g @ r))
+        best += min(vals)
+    return best
+
+
+def test_tiny_result_at_least_brute_force_optimum():
+    p = solvers.generate(family="tiny", d_in=12, d_out=3, seed=1)
+    r = solvers.solve("swap", p)
+    opt = _tiny_optimum(p)
+    assert r.objective >= opt * (1 - 1e-12)
+
+
+def test_hand_made_case_where_one_swap_reaches_optimum():
+    # diagonal G: the loss is separable, so the optimum prunes the k smallest w_j² G_jj and any
+    # mask one swap away from it is fixed by one improving swap.
+    g = torch.diag(torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0], dtype=torch.float64))
+    w = torch.tensor([[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]], dtype=torch.float64)
+    p = MaskProblem(w, g, PerRow(3))
+    start = torch.tensor([[False, False, True, False, True, True]])  # prunes columns 0, 1, 3
+    r = solvers.solve("swap", p, warm_start=start)
+    assert r.objective == pytest.approx(_tiny_optimum(p), rel=1e-12) == pytest.approx(6.0)
+    assert r.mask.tolist() == [[False, False, False, True, True, True]]
+    assert r.extra["search_iterations"] == 2  # one swap, then a sweep that finds none
+
+
+def test_deterministic_and_backends_agree():
+    p = solvers.generate(family="small", d_in=48, d_out=12, seed=11)
+    a = solvers.solve("swap", p, seed=0, backend="torch")
+    b = solvers.solve("swap", p, seed=0, backend="torch")
+    assert torch.equal(a.mask, b.mask)
+    if resolve_backend("auto", torch.device("cpu"), None) == "cpp":
+        c = solvers.solve("swap", p, seed=0, backend="cpp")
+        d = solvers.solve("swap", p, seed=0, backend="cpp")
+        assert torch.equal(c.mask, d.mask)
+        assert c.objective == pytest.approx(a.objective, rel=1e-9)
+
+
+def test_infeasible_warm_start_refused():
+    p = solvers.generate(family="small", d_in=32, d_out=4, seed=0)
+    bad = torch.ones(4, 32, dtype=torch.bool)
+    with pytest.raises(InfeasibleMaskError, match="warm start refused"):
+        solvers.solve("swap", p, warm_start=bad)
+
+
+def test_limits_and_chains():
+    p = solvers.generate(family="small", d_in=64, d_out=16, seed=4)
+    r = solvers.solve("swap", p, max_iters=1)
+    assert r.status == "iteration_limit" and r.iterations == 1
+    assert r.objective <= r.warm_start_objective
+    chained = solvers.solve("magnitude+swap", p)
+    assert chained.warm_start == "magnitude" and chained.status == "feasible"
+    with pytest.raises(ValueError, match="backend"):
+        solvers.solve("swap", p, backend="fortran")
+
+
+def test_cli_solve_swap(cli, tmp_path):
+    inst = tmp_path / "i.safetensors"
+    cli("generate", "--family", "small", "--d-in", "32", "--d-out", "4", "--seed", "0", "-o", inst, check=True)
+    out = cli("solve", inst, "--solver", "wanda+swap", "--json", check=True)
+    assert '"status": "feasible"' in out.stdout
