@@ -23,6 +23,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 
 import numpy as np
 
@@ -80,14 +81,18 @@ def cbc_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome:
     t0 = time.perf_counter()
     formulation = options["formulation"]
     model = build(row, formulation, int(options["oa_points"]))
-    prob, cols = _pulp_model(model, row)
+    with warnings.catch_warnings():   # PuLP 3.x announces its 4.0 API on every variable
+        warnings.simplefilter("ignore", DeprecationWarning)
+        prob, cols = _pulp_model(model, row)
     fd, log_path = tempfile.mkstemp(prefix="maskbench-cbc-", suffix=".log")
     os.close(fd)
     try:
-        cmd = pulp.PULP_CBC_CMD(msg=False, timeLimit=None if time_limit is None else max(float(time_limit), 0.01),
-                                gapRel=float(options["gap_tol"]), gapAbs=1e-9, threads=int(options["threads"]),
-                                warmStart=row.warm is not None, logPath=log_path,
-                                options=[f"randomCbcSeed {int(options.get('seed', 0)) + 1}"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            limit = None if time_limit is None else max(float(time_limit), 0.01)
+            cmd = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, gapRel=float(options["gap_tol"]), gapAbs=1e-9,
+                                    threads=int(options["threads"]), warmStart=row.warm is not None,
+                                    logPath=log_path, options=[f"randomCbcSeed {int(options.get('seed', 0)) + 1}"])
         t1 = time.perf_counter()
         prob.solve(cmd)
         t2 = time.perf_counter()
