@@ -13,7 +13,8 @@ The model is written through PuLP and solved by ``PULP_CBC_CMD`` with
 the per-row time limit, and the warm start as MIP start (``warmStart=True``).
 PuLP does not return CBC's dual bound or node count, so both are read from
 CBC's log (``Objective value``, ``Lower bound``, ``Enumerated nodes``, ``Result -``);
-a row whose log shows no proof keeps bound 0 unless CBC printed one.
+a row whose log shows no proof keeps bound 0 unless CBC printed one; a proved row
+gets ``objective · (1 − gap_tol) − 1e-9`` (CBC prints no bound then).
 """
 
 from __future__ import annotations
@@ -112,7 +113,9 @@ def cbc_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome:
         return RowOutcome(None, 0.0, build_seconds=t1 - t0, solve_seconds=t2 - t1,
                           error=f"CBC: {result or pulp.LpStatus.get(prob.status, prob.status)}")
     objective = log["objective"] if log["objective"] is not None else float(pulp.value(prob.objective) or 0.0)
-    bound = objective if proved else (log["bound"] if log["bound"] is not None else 0.0)
+    # CBC prints no bound when it proves optimality; it stopped at relative gap ≤ gap_tol, so this is valid
+    proved_bound = objective * (1.0 - float(options["gap_tol"])) - 1e-9
+    bound = proved_bound if proved else (log["bound"] if log["bound"] is not None else 0.0)
     return RowOutcome(z, float(bound), float(objective), proved=proved, timed_out=not proved,
                       nodes=int(log["nodes"] or 0), build_seconds=t1 - t0, solve_seconds=t2 - t1)
 

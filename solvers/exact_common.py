@@ -283,7 +283,8 @@ def _judge(row: RowQP, out: RowOutcome, gap_tol: float) -> tuple[np.ndarray, flo
     bound = min(bound, best_v)
     if out.error:
         return best, bound, ERROR, out.error
-    if proved and best_v - bound <= gap_tol * best_v + AGREE_ATOL:
+    # the backend's gap plus our agreement tolerance (its objective vs our float64 value)
+    if proved and best_v - bound <= (gap_tol + AGREE_RTOL) * best_v + 2 * AGREE_ATOL:
         return best, bound, OPTIMAL, msg
     return best, bound, (TIME_LIMIT if out.timed_out else FEASIBLE), msg
 
