@@ -13,7 +13,8 @@ The model is written through PuLP and solved by ``PULP_CBC_CMD`` with
 the per-row time limit, and the warm start as MIP start (``warmStart=True``).
 PuLP does not return CBC's dual bound or node count, so both are read from
 CBC's log (``Objective value``, ``Lower bound``, ``Enumerated nodes``, ``Result -``);
-a row whose log shows no proof keeps bound 0 unless CBC printed one.
+a row whose log shows no proof keeps bound 0 unless CBC printed one; a proved row
+gets ``objective · (1 − gap_tol) − 1e-9`` (CBC prints no bound then).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import os
 import re
 import tempfile
 import time
+import warnings
 
 import numpy as np
 
@@ -80,14 +82,18 @@ def cbc_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome:
     t0 = time.perf_counter()
     formulation = options["formulation"]
     model = build(row, formulation, int(options["oa_points"]))
-    prob, cols = _pulp_model(model, row)
+    with warnings.catch_warnings():   # PuLP 3.x announces its 4.0 API on every variable
+        warnings.simplefilter("ignore", DeprecationWarning)
+        prob, cols = _pulp_model(model, row)
     fd, log_path = tempfile.mkstemp(prefix="maskbench-cbc-", suffix=".log")
     os.close(fd)
     try:
-        cmd = pulp.PULP_CBC_CMD(msg=False, timeLimit=None if time_limit is None else max(float(time_limit), 0.01),
-                                gapRel=float(options["gap_tol"]), gapAbs=1e-9, threads=int(options["threads"]),
-                                warmStart=row.warm is not None, logPath=log_path,
-                                options=[f"randomCbcSeed {int(options.get('seed', 0)) + 1}"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            limit = None if time_limit is None else max(float(time_limit), 0.01)
+            cmd = pulp.PULP_CBC_CMD(msg=False, timeLimit=limit, gapRel=float(options["gap_tol"]), gapAbs=1e-9,
+                                    threads=int(options["threads"]), warmStart=row.warm is not None,
+                                    logPath=log_path, options=[f"randomCbcSeed {int(options.get('seed', 0)) + 1}"])
         t1 = time.perf_counter()
         prob.solve(cmd)
         t2 = time.perf_counter()
@@ -107,7 +113,9 @@ def cbc_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome:
         return RowOutcome(None, 0.0, build_seconds=t1 - t0, solve_seconds=t2 - t1,
                           error=f"CBC: {result or pulp.LpStatus.get(prob.status, prob.status)}")
     objective = log["objective"] if log["objective"] is not None else float(pulp.value(prob.objective) or 0.0)
-    bound = objective if proved else (log["bound"] if log["bound"] is not None else 0.0)
+    # CBC prints no bound when it proves optimality; it stopped at relative gap ≤ gap_tol, so this is valid
+    proved_bound = objective * (1.0 - float(options["gap_tol"])) - 1e-9
+    bound = proved_bound if proved else (log["bound"] if log["bound"] is not None else 0.0)
     return RowOutcome(z, float(bound), float(objective), proved=proved, timed_out=not proved,
                       nodes=int(log["nodes"] or 0), build_seconds=t1 - t0, solve_seconds=t2 - t1)
 
