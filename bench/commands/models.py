@@ -131,7 +131,7 @@ def cmd_prune(args) -> int:
     if args.json:
         print(json.dumps({
             "model": loaded.name, "solver": args.solver, "warm_start": warm, "sparsity": settings.effective_sparsity,
-            "pattern": report.layers[0].pattern if args.pattern == "per-row" else args.pattern,
+            "pattern": args.pattern,
             "dense_ppl": _json_float(dense.ppl), "pruned_ppl": _json_float(pruned.ppl), "seconds": seconds,
             "layers": [{"name": r.name, "shape": r.shape, "warm_start_objective": _json_float(r.warm_start_objective),
                         "objective": _json_float(r.objective), "kind": r.kind, "status": r.status,
@@ -148,7 +148,7 @@ def cmd_prune(args) -> int:
         print(f"{r.name:<40} {r.shape[0]:>5}x{r.shape[1]:<5} {_fmt(r.warm_start_objective):>24} "
               f"{_fmt(r.objective):>16} {red:>10}")
     print(f"\ndense perplexity:  {dense.ppl:.4f}")
-    print(f"pruned perplexity: {pruned.ppl:.4f}  ({args.solver}, {report.layers[0].pattern if args.pattern == 'per-row' else args.pattern}, "
+    print(f"pruned perplexity: {pruned.ppl:.4f}  ({args.solver}, {args.pattern}, "
           f"sparsity {settings.effective_sparsity:g}, propagation {args.propagation})")
     print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()) + f"; total {seconds:.1f}")
     print("memory: " + ", ".join(f"{k} {v:.0f}" for k, v in peak_memory().items()))

@@ -58,12 +58,14 @@ def test_prune_json_and_save(cli, tiny_dir, tmp_path):
     assert ((w == 0).sum(dim=1) == 32).all()  # d_in 64, half pruned per row
 
 
-def test_prune_table_two_four_with_text_file(cli, tiny_dir, tmp_path):
+def test_prune_table_two_four_with_text_file(tiny_dir, tmp_path, capsys):
+    from bench.cli import main  # in-process: same parser and command, no interpreter start-up
+
     text = tmp_path / "corpus.txt"
     text.write_text("The quick brown fox jumps over the lazy dog. " * 400)
-    proc = cli("prune", tiny_dir, "--solver", "wanda", "--pattern", "2:4", "--nsamples", "4", "--seqlen", "32",
-               "--calib-text", text, "--propagation", "dense", "--no-progress", check=True)
-    out = proc.stdout
+    assert main(["prune", str(tiny_dir), "--solver", "wanda", "--pattern", "2:4", "--nsamples", "4", "--seqlen",
+                 "32", "--calib-text", str(text), "--propagation", "dense", "--no-progress"]) == 0
+    out = capsys.readouterr().out
     assert out.index("dense perplexity") < out.index("layer")  # dense ppl printed first
     assert "model.layers.1.mlp.down_proj" in out and "pruned perplexity" in out and "2:4" in out
     assert "calibration=corpus.txt" in out and "propagation=dense" in out
@@ -89,6 +91,11 @@ def test_extract_writes_instances_and_crops(cli, tiny_dir, tmp_path):
     assert full.metadata["propagation"] == "dense" and full.metadata["layer_type"] == "mlp.down_proj"
 
 
-def test_errors_are_one_line(cli, tmp_path):
-    proc = cli("prune", tmp_path / "missing", "--solver", "wanda")
-    assert proc.returncode == 2 and "no such local directory" in proc.stderr
+def test_errors_are_one_line(tmp_path, capsys):
+    from bench.cli import main
+
+    assert main(["prune", str(tmp_path / "missing"), "--solver", "wanda"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("maskbench: error:") and "no such local directory" in err
+    assert main(["prune", str(tmp_path), "--solver", "wanda"]) == 2
+    assert "config.json" in capsys.readouterr().err
