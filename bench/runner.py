@@ -63,7 +63,14 @@ def build_tasks(suite: Suite, cache: Path, log: Callable[[str], None] = print) -
         for cfg in configs:
             if cfg.applies_to(int(ref.info["d_in"]), str(ref.info.get("family", ""))):
                 tasks.append(Task(task_key(ref.instance_id, cfg), instance=ref, config=cfg))
-    tasks += [Task(p.key, prune=p) for p in suite.prune]
+    for p in suite.prune:
+        names = [p.solver] + (p.warm_start.split("+") if p.warm_start else [])
+        for name in names:
+            spec(name.strip())
+        if all(is_available(n.strip()) for n in names):
+            tasks.append(Task(p.key, prune=p))
+        else:
+            log(f"skipping prune task {p.display!r}: a solver is unavailable")
     return tasks
 
 

@@ -108,11 +108,16 @@ class PruneConfig:
     nsamples: int = 32
     seqlen: int = 256
     seed: int = 0
+    eval_windows: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         return "prune:" + _hash(self.__dict__)
+
+    @property
+    def display(self) -> str:
+        return f"{self.warm_start}+{self.solver}" if self.warm_start else self.solver
 
 
 @dataclass

@@ -66,17 +66,21 @@ def run_task(task: Task, threads: int = 1) -> dict[str, Any]:
         "instance_json": json.dumps(task.instance.info), "solver": cfg.display, "solver_name": cfg.name,
         "settings_json": _jsonable(cfg.settings), "settings_hash": cfg.key, "warm_start": cfg.warm_start,
     }
+    from solvers.registry import spec
+
+    settings = dict(cfg.settings)
+    if spec(cfg.name).kind == "exact":
+        # the runner already runs tasks in parallel: rows of one task are solved in this process
+        settings.setdefault("workers", 1)
     t0 = time.perf_counter()
     try:
         problem = load_instance(task.instance.path)
-        result = solve(cfg.name, problem, warm_start=cfg.warm_start, time_limit=cfg.time_limit, **cfg.settings)
+        result = solve(cfg.name, problem, warm_start=cfg.warm_start, time_limit=cfg.time_limit, **settings)
     except Exception as exc:  # recorded, never fatal to the run
         row.update(status="error", objective=None, verified=0, solve_seconds=time.perf_counter() - t0,
                    message=f"{type(exc).__name__}: {exc}", extra_json=json.dumps(
                        {"traceback": traceback.format_exc(limit=8)}))
         return row
-    from solvers.registry import spec
-
     extra = dict(result.extra)
     extra["warm_start_objective"] = result.warm_start_objective
     extra["solver_kind"] = spec(cfg.name).kind

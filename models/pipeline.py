@@ -1,0 +1,105 @@
+"""The whole-model pipeline: load once, calibrate, then prune with any solver and evaluate.
+
+Shared by ``maskbench prune``, ``bench/prune_models.py`` and the runner's ``[[prune]]`` tasks
+so that all three follow one protocol. A :class:`PruningSession` loads the model and the
+calibration / held-out tokens once, keeps a copy of the dense weights, and each
+:meth:`PruningSession.prune` call restores them first, so several solvers can be compared on
+the same model, windows and held-out text.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from models.calibration import load_corpus, prepare
+from models.loading import load_model
+from models.perplexity import Perplexity, perplexity
+from models.sequential import PruneReport, PruneSettings, prune_model
+
+
+@dataclass(frozen=True)
+class CalibrationJob:
+    """Model, corpus and protocol parameters (see :mod:`models.calibration`)."""
+
+    model: str | None = None          # None / "smollm2-135m": the default SmolLM2-135M GGUF
+    nsamples: int = 32
+    seqlen: int = 256
+    seed: int = 0
+    calib_text: tuple[str, ...] | None = None
+    eval_fraction: float = 0.1
+    batch_size: int = 8
+    device: str | None = None
+    eval_windows: int | None = None   # cap on held-out windows (None: all)
+    propagation: str = "pruned"
+
+
+@dataclass
+class PruneOutcome:
+    settings: PruneSettings
+    report: PruneReport
+    perplexity: Perplexity
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def peak_memory() -> dict[str, float]:
+    """Peak resident memory of this process (MiB) and, on CUDA, peak allocated GPU memory."""
+    out = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+    if torch.cuda.is_available():
+        out["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+class PruningSession:
+    def __init__(self, job: CalibrationJob, progress: bool = False):
+        t0 = time.perf_counter()
+        self.job, self.progress = job, progress
+        self.loaded = load_model(job.model, device=job.device)
+        self.data = prepare(self.loaded.tokenizer, load_corpus(list(job.calib_text) if job.calib_text else None), job.nsamples, job.seqlen, job.seed,
+                            job.propagation, job.eval_fraction)
+        self.metadata = dict(self.data.protocol.metadata(), model=self.loaded.name,
+                             weights=self.loaded.source.weights_note, model_class=type(self.loaded.model).__name__)
+        self.stage_seconds = {"load_and_tokenize": time.perf_counter() - t0}
+        self._dense_state = {k: v.detach().clone() for k, v in self.loaded.model.state_dict().items()}
+        self._dense_ppl: Perplexity | None = None
+        self._dirty = False
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.loaded.model
+
+    def evaluate(self) -> Perplexity:
+        return perplexity(self.model, self.data.held_out, self.job.seqlen, self.job.batch_size,
+                          self.job.eval_windows, self.progress)
+
+    def dense_perplexity(self) -> Perplexity:
+        """Perplexity of the dense model (computed once)."""
+        if self._dense_ppl is None:
+            self.restore_dense()
+            t = time.perf_counter()
+            self._dense_ppl = self.evaluate()
+            self.stage_seconds["dense_perplexity"] = time.perf_counter() - t
+        return self._dense_ppl
+
+    def restore_dense(self) -> None:
+        if self._dirty:
+            self.model.load_state_dict(self._dense_state)
+            self._dirty = False
+
+    def prune(self, settings: PruneSettings) -> PruneOutcome:
+        """Restore the dense weights, prune sequentially with ``settings``, evaluate perplexity."""
+        if settings.propagation != self.job.propagation:
+            raise ValueError(f"session calibrated for propagation {self.job.propagation!r}, "
+                             f"settings ask for {settings.propagation!r}")
+        self.restore_dense()
+        self._dirty = True
+        t = time.perf_counter()
+        report = prune_model(self.model, self.data.windows, settings, self.metadata, self.progress)
+        stages = {"prune": time.perf_counter() - t, **{f"prune.{k}": v for k, v in report.stage_seconds.items()}}
+        t = time.perf_counter()
+        ppl = self.evaluate()
+        stages["pruned_perplexity"] = time.perf_counter() - t
+        return PruneOutcome(settings, report, ppl, stages)
