@@ -24,11 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.commands.models import peak_memory
-from models.calibration import load_corpus, prepare
-from models.loading import load_model
-from models.perplexity import perplexity
-from models.sequential import PruneSettings, prune_model
+from models.pipeline import CalibrationJob, PruningSession, peak_memory
+from models.sequential import PruneSettings
 from solvers.registry import UnknownSolverError, spec
 
 DEFAULT_SOLVERS = "magnitude,wanda,ria,sparsegpt,wanda+swap,wanda+dsnot"
@@ -80,17 +77,15 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
 
     t0 = time.perf_counter()
-    loaded = load_model(args.model)
-    data = prepare(loaded.tokenizer, load_corpus(), args.nsamples, args.seqlen, args.seed, args.propagation)
-    t_load = time.perf_counter() - t0
-    meta = dict(data.protocol.metadata(), model=loaded.name, weights=loaded.source.weights_note)
+    session = PruningSession(CalibrationJob(args.model, args.nsamples, args.seqlen, args.seed,
+                                            eval_windows=args.eval_windows, propagation=args.propagation))
+    loaded, data, meta = session.loaded, session.data, session.metadata
+    t_load = session.stage_seconds["load_and_tokenize"]
     print(f"model {loaded.name} (weights {loaded.source.weights_note}) on {loaded.device}; "
           f"load+tokenize {t_load:.1f} s", flush=True)
     print("protocol: " + ", ".join(f"{k}={v}" for k, v in data.protocol.metadata().items()), flush=True)
-    dense_state = {k: v.detach().clone() for k, v in loaded.model.state_dict().items()}
-    t = time.perf_counter()
-    dense = perplexity(loaded.model, data.held_out, args.seqlen, 8, args.eval_windows, progress=False)
-    t_dense = time.perf_counter() - t
+    dense = session.dense_perplexity()
+    t_dense = session.stage_seconds["dense_perplexity"]
     print(f"dense perplexity {dense.ppl:.4f} ({dense.windows} windows x {dense.seqlen}); {t_dense:.1f} s", flush=True)
     out = {"protocol": meta, "dense_ppl": dense.ppl, "eval_windows": dense.windows,
            "stage_seconds": {"load_and_tokenize": t_load, "dense_perplexity": t_dense}, "runs": []}
@@ -107,20 +102,14 @@ def main(argv=None) -> int:
             if args.budget_minutes and time.perf_counter() - t0 > 60 * args.budget_minutes:
                 print(f"note: budget of {args.budget_minutes} min spent; not starting {name} {setting}", flush=True)
                 continue
-            loaded.model.load_state_dict(dense_state)
             parts = name.split("+")
             solver, warm = (parts[-1], "+".join(parts[:-1])) if len(parts) > 1 else (name, None)
             settings = PruneSettings(solver, setting[1], setting[0], warm, args.propagation, seed=args.seed)
-            t = time.perf_counter()
-            report = prune_model(loaded.model, data.windows, settings, meta, progress=False)
-            t_prune = time.perf_counter() - t
-            t = time.perf_counter()
-            ppl = perplexity(loaded.model, data.held_out, args.seqlen, 8, args.eval_windows, progress=False)
-            t_ppl = time.perf_counter() - t
+            outcome = session.prune(settings)
+            report, ppl = outcome.report, outcome.perplexity
             label = setting[0] if setting[0] != "per-row" else f"per-row {setting[1]:.0%}"
             run = {"solver": name, "pattern": setting[0], "sparsity": settings.effective_sparsity,
-                   "pruned_ppl": ppl.ppl, "seconds": {"prune": t_prune, "perplexity": t_ppl,
-                                                      **{f"prune.{k}": v for k, v in report.stage_seconds.items()}},
+                   "pruned_ppl": ppl.ppl, "seconds": outcome.stage_seconds,
                    "reduction_vs_warm_start_by_type": reduction_summary(report.layers),
                    "layers": [r.to_json() for r in report.layers], **peak_memory()}
             out["runs"].append(run)

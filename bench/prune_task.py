@@ -8,7 +8,6 @@ import traceback
 from dataclasses import asdict
 from typing import Any
 
-
 _SESSION: dict[Any, Any] = {}
 
 

@@ -58,12 +58,13 @@ class PruningSession:
         t0 = time.perf_counter()
         self.job, self.progress = job, progress
         self.loaded = load_model(job.model, device=job.device)
-        self.data = prepare(self.loaded.tokenizer, load_corpus(list(job.calib_text) if job.calib_text else None), job.nsamples, job.seqlen, job.seed,
-                            job.propagation, job.eval_fraction)
+        corpus = load_corpus(list(job.calib_text) if job.calib_text else None)
+        self.data = prepare(self.loaded.tokenizer, corpus, job.nsamples, job.seqlen, job.seed, job.propagation,
+                            job.eval_fraction)
         self.metadata = dict(self.data.protocol.metadata(), model=self.loaded.name,
                              weights=self.loaded.source.weights_note, model_class=type(self.loaded.model).__name__)
         self.stage_seconds = {"load_and_tokenize": time.perf_counter() - t0}
-        self._dense_state = {k: v.detach().clone() for k, v in self.loaded.model.state_dict().items()}
+        self._dense_state: dict[str, torch.Tensor] | None = None  # copied before the first prune
         self._dense_ppl: Perplexity | None = None
         self._dirty = False
 
@@ -95,6 +96,8 @@ class PruningSession:
             raise ValueError(f"session calibrated for propagation {self.job.propagation!r}, "
                              f"settings ask for {settings.propagation!r}")
         self.restore_dense()
+        if self._dense_state is None:
+            self._dense_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self._dirty = True
         t = time.perf_counter()
         report = prune_model(self.model, self.data.windows, settings, self.metadata, self.progress)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import sys
 import time
 
@@ -65,26 +64,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_extract)
 
 
-def _prepare(args, propagation: str):
-    from models.calibration import load_corpus, prepare
-    from models.loading import load_model
+def _session(args, propagation: str):
+    from models.pipeline import CalibrationJob, PruningSession
 
-    loaded = load_model(args.model, device=args.device)
-    data = prepare(loaded.tokenizer, load_corpus(args.calib_text), args.nsamples, args.seqlen, args.seed,
-                   propagation, args.eval_fraction)
-    meta = dict(data.protocol.metadata(), model=loaded.name, weights=loaded.source.weights_note,
-                model_class=type(loaded.model).__name__)
-    return loaded, data, meta
-
-
-def peak_memory() -> dict[str, float]:
-    """Peak resident memory of this process (MiB) and, on CUDA, peak allocated GPU memory."""
-    import torch
-
-    out = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
-    if torch.cuda.is_available():
-        out["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 2**20
-    return out
+    job = CalibrationJob(args.model, args.nsamples, args.seqlen, args.seed,
+                         tuple(args.calib_text) if args.calib_text else None, args.eval_fraction, args.batch_size,
+                         args.device, getattr(args, "eval_windows", None), propagation)
+    return PruningSession(job, progress=not args.no_progress)
 
 
 def _fmt(x) -> str:
@@ -96,31 +82,23 @@ def _json_float(x):
 
 
 def cmd_prune(args) -> int:
-    from models.perplexity import perplexity
-    from models.sequential import PruneSettings, prune_model
+    from models.pipeline import peak_memory
+    from models.sequential import PruneSettings
 
     t0 = time.perf_counter()
     settings = PruneSettings(args.solver, args.sparsity, args.pattern, args.warm_start, args.propagation,
                              args.engine, args.seed, args.time_limit, parse_settings(args.set), args.batch_size)
-    stages = {}
-    loaded, data, meta = _prepare(args, args.propagation)
-    stages["load_and_tokenize"] = time.perf_counter() - t0
-    progress = not args.no_progress
+    session = _session(args, args.propagation)
+    loaded, data, meta = session.loaded, session.data, session.metadata
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
     say(f"model {loaded.name} ({type(loaded.model).__name__}, weights {loaded.source.weights_note}) "
         f"on {loaded.device}")
     say("protocol: " + ", ".join(f"{k}={v}" for k, v in data.protocol.metadata().items()))
-    t = time.perf_counter()
-    dense = perplexity(loaded.model, data.held_out, args.seqlen, args.batch_size, args.eval_windows, progress)
-    stages["dense_perplexity"] = time.perf_counter() - t
+    dense = session.dense_perplexity()
     say(f"dense perplexity: {dense.ppl:.4f}  ({dense.windows} windows x {dense.seqlen} tokens)")
-    t = time.perf_counter()
-    report = prune_model(loaded.model, data.windows, settings, meta, progress)
-    stages["prune"] = time.perf_counter() - t
-    stages.update({f"prune.{k}": v for k, v in report.stage_seconds.items()})
-    t = time.perf_counter()
-    pruned = perplexity(loaded.model, data.held_out, args.seqlen, args.batch_size, args.eval_windows, progress)
-    stages["pruned_perplexity"] = time.perf_counter() - t
+    outcome = session.prune(settings)
+    report, pruned = outcome.report, outcome.perplexity
+    stages = {**session.stage_seconds, **outcome.stage_seconds}
     if args.save:
         t = time.perf_counter()
         loaded.model.save_pretrained(args.save)
@@ -164,11 +142,13 @@ def cmd_extract(args) -> int:
     patterns = [p.strip() for item in args.layers for p in item.split(",") if p.strip()]
     settings = ExtractSettings(patterns, args.sparsity, args.pattern, args.crops, args.crop_rows, args.crop_cols,
                                args.seed, not args.no_full, args.batch_size)
-    loaded, data, meta = _prepare(args, "dense")
-    manifest = extract_instances(loaded.model, data.windows, settings, args.out, meta, not args.no_progress)
+    session = _session(args, "dense")
+    loaded = session.loaded
+    manifest = extract_instances(loaded.model, session.data.windows, settings, args.out, session.metadata,
+                                 not args.no_progress)
     seconds = time.perf_counter() - t0
     if args.json:
-        print(json.dumps({"model": loaded.name, "out": args.out, "instances": manifest, "protocol": meta,
+        print(json.dumps({"model": loaded.name, "out": args.out, "instances": manifest, "protocol": session.metadata,
                           "seconds": seconds}))
         return 0
     for item in manifest:

@@ -3,7 +3,6 @@ import json
 import pytest
 
 from bench.cli import build_parser
-
 from solvers import load_instance
 
 
