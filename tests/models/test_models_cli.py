@@ -1,7 +1,6 @@
 """CLI smoke tests for ``maskbench prune`` / ``extract`` on a tiny Llama saved to disk.
 
-The tokenizer is a 300-token byte-level BPE trained here with the ``tokenizers`` library on a
-slice of the default corpus, so nothing is downloaded.
+The model directory comes from :func:`tests.models.tiny.save_tiny_llama` (nothing is downloaded).
 """
 
 from __future__ import annotations
@@ -12,27 +11,12 @@ import pytest
 import torch
 
 from solvers import load_instance
-from tests.models.tiny import tiny_model
+from tests.models.tiny import save_tiny_llama
 
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    from models.calibration import load_corpus
-
-    path = tmp_path_factory.mktemp("tiny-llama")
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<eos>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator([load_corpus().text[:20000]], trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>")
-    fast.save_pretrained(path)
-    tiny_model("llama", vocab=len(fast)).save_pretrained(path)
-    return path
+    return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
 def test_prune_json_and_save(cli, tiny_dir, tmp_path):

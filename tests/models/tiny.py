@@ -34,3 +34,23 @@ def tiny_model(arch: str, seed: int = 0, vocab: int = VOCAB) -> torch.nn.Module:
 def random_windows(n: int = 6, seqlen: int = 16, seed: int = 0, vocab: int = VOCAB) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randint(3, vocab, (n, seqlen), generator=g)
+
+
+def save_tiny_llama(path):
+    """Save a tiny random Llama with a 300-token byte-level BPE tokenizer (trained here on a slice
+    of the default corpus with the ``tokenizers`` library) to ``path``; returns ``path``."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from models.calibration import load_corpus
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<eos>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator([load_corpus().text[:20000]], trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>")
+    fast.save_pretrained(path)
+    tiny_model("llama", vocab=len(fast)).save_pretrained(path)
+    return path
