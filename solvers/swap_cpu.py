@@ -123,9 +123,12 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
                        int64_t* evaluated) {
   const int64_t n = r1 - r0;
   const T inf = std::numeric_limits<T>::infinity();
-  std::vector<T> a(n * d), b(n * d), best(n, inf);
-  std::vector<double> lb(n * d), hm, hc;
+  // per-thread scratch reused across calls (no page faults from fresh allocations)
+  static thread_local std::vector<T> a, b;
+  static thread_local std::vector<double> lb, hm, hc;
+  if ((int64_t)a.size() < n * d) { a.resize(n * d); b.resize(n * d); lb.resize(n * d); }
   hm.reserve(256); hc.reserve(256);
+  std::vector<T> best(n, inf);
   std::vector<int64_t> bu(n, -1), bp(n, -1);
   int64_t count = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -138,8 +141,10 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
     for (int64_t j = 0; j < d; ++j) {
       const T s2 = wi[j] * wi[j] * D[j];
       const T wc = T(2) * wi[j] * ci[j];
-      bi[j] = ki[j] ? s2 + wc : inf;
-      ai[j] = ki[j] ? inf : s2 - wc;
+      const bool kj = ki[j];
+      const T bv = s2 + wc, av = s2 - wc;
+      bi[j] = kj ? bv : inf;
+      ai[j] = kj ? inf : av;
     }
     double* lbi = lb.data() + i * d;
     if (use_bounds) {
@@ -260,7 +265,7 @@ def load():
             from torch.utils.cpp_extension import load_inline
 
             module = load_inline(
-                name="maskbench_swap_cpu_v9", cpp_sources=[_SOURCE], functions=["best_swaps", "apply_swaps"],
+                name="maskbench_swap_cpu_v10", cpp_sources=[_SOURCE], functions=["best_swaps", "apply_swaps"],
                 extra_cflags=["-O3", "-march=native", "-ffp-contract=off", "-fopenmp-simd"], verbose=False)
         except Exception as exc:  # noqa: BLE001 -- compiler or headers missing: fall back to torch
             _CACHE["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
