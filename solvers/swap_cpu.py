@@ -1,22 +1,35 @@
 """Fused CPU kernel for the exact best 1-swap of every row (per-row pattern).
 
 For each row ``i`` it returns ``min_{u∈P, p∈K} Δ(u, p)`` with
-``Δ = a_u + b_p − 2 w_u w_p G_up`` (see :mod:`solvers.swap_kernel`) and the minimising
-pair, evaluating *every* pair — exact by construction, nothing is skipped. The loop is
-blocked like a GEMM: a block of ``ROW_BLOCK`` rows keeps its ``b`` and ``w`` vectors in
-cache while row ``u`` of ``G`` is streamed once per block, so ``G`` is read
-``d_out / ROW_BLOCK`` times per sweep; row ranges run in parallel Python threads (``torch.get_num_threads()``
-of them; the kernel releases the GIL and uses no OpenMP runtime of its own).
-The inner loop over ``p`` is a SIMD min-reduction (``#pragma omp simd``), compiled with
-``-O3 -march=native -ffp-contract=off`` (no FMA contraction, so results do not depend on
-the loop shape). Work per sweep: ``Σ_i |P_i| · d_in`` multiply-adds, i.e. ``k/(2 d_in)`` of
-the flops of the GEMM ``(d_out × d_in)·(d_in × d_in)``.
+``Δ = a_u + b_p − 2 w_u w_p G_up`` (see :mod:`solvers.swap_kernel`) and a minimising pair.
+
+Per row (all arithmetic of the bound in float64):
+
+1. ``a``, ``b`` from ``c`` (one pass).
+2. Lower bound ``LB_u = a_u + env(t_u)``, ``env(t) = min_{p∈K} (b_p − 2 s_p t)``,
+   ``t_u = ρ_u s_u`` (valid because ``|w_u w_p G_up| ≤ ρ_u s_u s_p``). ``env`` is the lower
+   envelope of lines, built by the convex-hull trick over the kept columns in order of ``s``
+   (``order``, fixed per row). Lines with ``b_p − 2 s_p t_max > min_q b_q`` are skipped first:
+   they lie above the envelope on the whole query range ``[0, t_max]``. The hull (typically
+   10–20 lines) is then evaluated line by line, vectorised over ``u``. A rounding slack
+   ``rel·(|a_u| + |env| + 2 s_u²)`` is subtracted (``rel`` = 1e-4 float32, 1e-11 float64).
+3. The ``u`` with the smallest bound is evaluated exactly (a SIMD min over all ``p`` of
+   ``b_p − 2 w_u w_p G_up``; ``b_p = +inf`` on pruned columns) — the incumbent.
+4. Every other ``u`` whose bound is below the current best is evaluated exactly. Skipped
+   ``u`` provably cannot beat the best, so the result is the exact minimum.
+
+Step 4 is blocked like a GEMM: a block of ``ROW_BLOCK`` rows keeps its ``b`` vectors in cache
+while row ``u`` of ``G`` is streamed once per block. Row ranges run in parallel Python threads
+(``torch.get_num_threads()`` of them; the kernel releases the GIL and uses no OpenMP runtime of
+its own — only ``#pragma omp simd``). Compiled with ``-O3 -march=native -ffp-contract=off`` (no
+FMA contraction, so the SIMD and scalar passes produce bit-identical values).
 
 The kernel is compiled on first use with ``torch.utils.cpp_extension.load_inline`` (needs a
-C++ compiler; cached by torch). If that fails, :func:`load` returns ``None`` with the
-reason and ``swap`` falls back to the pure-torch search.
+C++ compiler; cached by torch, about a minute the first time). If that fails, :func:`load`
+returns ``None`` with the reason and ``swap`` falls back to the pure-torch search
+(``MASKBENCH_NO_CPP=1`` forces the fallback).
 
-Ties: the lowest ``u``, then the lowest ``p`` among equal minima (deterministic).
+Ties: the incumbent first, then the lowest ``u``; the lowest ``p`` for a given ``u``.
 """
 
 from __future__ import annotations
