@@ -161,14 +161,15 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
     const bool* ki = K + (r0 + i) * d;
     T* bi = b.data() + i * d;
     T* ai = a.data() + i * d;
+    const uint8_t* kb = reinterpret_cast<const uint8_t*>(ki);
 #pragma omp simd
     for (int64_t j = 0; j < d; ++j) {
       const T s2 = wi[j] * wi[j] * D[j];
       const T wc = T(2) * wi[j] * ci[j];
-      const bool kj = ki[j];
+      const T kf = T(kb[j]);  // 1 = kept, 0 = pruned (branch-free select, vectorises)
       const T bv = s2 + wc, av = s2 - wc;
-      bi[j] = kj ? bv : inf;
-      ai[j] = kj ? inf : av;
+      bi[j] = kf != T(0) ? bv : inf;
+      ai[j] = kf != T(0) ? inf : av;
     }
     double* lbi = lb.data() + i * d;
     if (use_bounds) {
@@ -289,7 +290,7 @@ def load():
             from torch.utils.cpp_extension import load_inline
 
             module = load_inline(
-                name="maskbench_swap_cpu_v12", cpp_sources=[_SOURCE], functions=["best_swaps", "apply_swaps"],
+                name="maskbench_swap_cpu_v13", cpp_sources=[_SOURCE], functions=["best_swaps", "apply_swaps"],
                 extra_cflags=["-O3", "-march=native", "-ffp-contract=off", "-fopenmp-simd"], verbose=False)
         except Exception as exc:  # noqa: BLE001 -- compiler or headers missing: fall back to torch
             _CACHE["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
