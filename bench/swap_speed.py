@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, "-m", "bench.swap_speed", "--one", shape, "--backend", args.backend]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
-        out = subprocess.run(cmd,
+        out = subprocess.run(cmd, check=False,
                              capture_output=True, text=True, env=env)
         if out.returncode != 0:
             print(f"{shape:>10} FAILED: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else ''}")

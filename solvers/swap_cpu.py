@@ -1,22 +1,35 @@
 """Fused CPU kernel for the exact best 1-swap of every row (per-row pattern).
 
 For each row ``i`` it returns ``min_{u∈P, p∈K} Δ(u, p)`` with
-``Δ = a_u + b_p − 2 w_u w_p G_up`` (see :mod:`solvers.swap_kernel`) and the minimising
-pair, evaluating *every* pair — exact by construction, nothing is skipped. The loop is
-blocked like a GEMM: a block of ``ROW_BLOCK`` rows keeps its ``b`` and ``w`` vectors in
-cache while row ``u`` of ``G`` is streamed once per block, so ``G`` is read
-``d_out / ROW_BLOCK`` times per sweep; row ranges run in parallel Python threads (``torch.get_num_threads()``
-of them; the kernel releases the GIL and uses no OpenMP runtime of its own).
-The inner loop over ``p`` is a SIMD min-reduction (``#pragma omp simd``), compiled with
-``-O3 -march=native -ffp-contract=off`` (no FMA contraction, so results do not depend on
-the loop shape). Work per sweep: ``Σ_i |P_i| · d_in`` multiply-adds, i.e. ``k/(2 d_in)`` of
-the flops of the GEMM ``(d_out × d_in)·(d_in × d_in)``.
+``Δ = a_u + b_p − 2 w_u w_p G_up`` (see :mod:`solvers.swap_kernel`) and a minimising pair.
+
+Per row (all arithmetic of the bound in float64):
+
+1. ``a``, ``b`` from ``c`` (one pass).
+2. Lower bound ``LB_u = a_u + env(t_u)``, ``env(t) = min_{p∈K} (b_p − 2 s_p t)``,
+   ``t_u = ρ_u s_u`` (valid because ``|w_u w_p G_up| ≤ ρ_u s_u s_p``). ``env`` is the lower
+   envelope of lines, built by the convex-hull trick over the kept columns in order of ``s``
+   (``order``, fixed per row). Lines with ``b_p − 2 s_p t_max > min_q b_q`` are skipped first:
+   they lie above the envelope on the whole query range ``[0, t_max]``. The hull (typically
+   10–20 lines) is then evaluated line by line, vectorised over ``u``. A rounding slack
+   ``rel·(|a_u| + |env| + 2 s_u²)`` is subtracted (``rel`` = 1e-4 float32, 1e-11 float64).
+3. The ``u`` with the smallest bound is evaluated exactly (a SIMD min over all ``p`` of
+   ``b_p − 2 w_u w_p G_up``; ``b_p = +inf`` on pruned columns) — the incumbent.
+4. Every other ``u`` whose bound is below the current best is evaluated exactly. Skipped
+   ``u`` provably cannot beat the best, so the result is the exact minimum.
+
+Step 4 is blocked like a GEMM: a block of ``ROW_BLOCK`` rows keeps its ``b`` vectors in cache
+while row ``u`` of ``G`` is streamed once per block. Row ranges run in parallel Python threads
+(``torch.get_num_threads()`` of them; the kernel releases the GIL and uses no OpenMP runtime of
+its own — only ``#pragma omp simd``). Compiled with ``-O3 -march=native -ffp-contract=off`` (no
+FMA contraction, so the SIMD and scalar passes produce bit-identical values).
 
 The kernel is compiled on first use with ``torch.utils.cpp_extension.load_inline`` (needs a
-C++ compiler; cached by torch). If that fails, :func:`load` returns ``None`` with the
-reason and ``swap`` falls back to the pure-torch search.
+C++ compiler; cached by torch, about a minute the first time). If that fails, :func:`load`
+returns ``None`` with the reason and ``swap`` falls back to the pure-torch search
+(``MASKBENCH_NO_CPP=1`` forces the fallback).
 
-Ties: the lowest ``u``, then the lowest ``p`` among equal minima (deterministic).
+Ties: the incumbent first, then the lowest ``u``; the lowest ``p`` for a given ``u``.
 """
 
 from __future__ import annotations
@@ -65,12 +78,32 @@ static inline int64_t row_argmin(const T* bi, const T* wi, const T* g, T coef, i
 // slack. Double precision; hm/hc are scratch buffers.
 template <typename T>
 static void envelope_bounds(const T* S, const T* bi, const T* ai, const T* R, const int32_t* order, int64_t d,
-                            double rel, double* lb, std::vector<double>& hm, std::vector<double>& hc) {
+                            double rel, double* lb, std::vector<double>& hm, std::vector<double>& hc,
+                            std::vector<double>& tbuf) {
   hm.clear(); hc.clear();
   const T inf = std::numeric_limits<T>::infinity();
+  std::vector<double>& t = tbuf;
+  if ((int64_t)t.size() < 2 * d) t.resize(2 * d);
+  double* line_ok = t.data() + d;
+  // queries are t_u = rho_u s_u over pruned u; a line can touch the envelope on [0, t_max] only if
+  // b_p - 2 s_p t_max <= min_q b_q (the envelope never exceeds min_q b_q for t >= 0)
+  double t_max = 0.0, b_min = INFINITY;
+#pragma omp simd reduction(max : t_max) reduction(min : b_min)
+  for (int64_t u = 0; u < d; ++u) {
+    t[u] = double(R[u]) * double(S[u]);
+    const double tu = ai[u] < inf ? t[u] : 0.0;
+    t_max = tu > t_max ? tu : t_max;
+    const double bu = double(bi[u]);
+    b_min = bu < b_min ? bu : b_min;
+  }
+#pragma omp simd
+  for (int64_t p = 0; p < d; ++p) {
+    const double lo = double(bi[p]) - 2.0 * double(S[p]) * t_max;
+    line_ok[p] = (lo <= b_min) ? 1.0 : 0.0;
+  }
   for (int64_t q = 0; q < d; ++q) {
     const int64_t p = order[q];
-    if (!(bi[p] < inf)) continue;
+    if (line_ok[p] == 0.0) continue;
     double m = -2.0 * double(S[p]);
     const double c = double(bi[p]);
     // ``order`` may disagree with s by rounding; for t >= 0 lowering the slope to the previous
@@ -91,28 +124,19 @@ static void envelope_bounds(const T* S, const T* bi, const T* ai, const T* R, co
     hm.push_back(m); hc.push_back(c);
   }
   const size_t h = hm.size();
+  // evaluate the envelope line by line, vectorised over u (no per-u horizontal reductions)
+  double* env = lb;  // reuse the output buffer for the envelope values
+  for (int64_t u = 0; u < d; ++u) env[u] = INFINITY;
+  for (size_t k = 0; k < h; ++k) {
+    const double mk = hm[k], ck = hc[k];
+#pragma omp simd
+    for (int64_t u = 0; u < d; ++u) { const double v = mk * t[u] + ck; env[u] = v < env[u] ? v : env[u]; }
+  }
+#pragma omp simd
   for (int64_t u = 0; u < d; ++u) {
-    if (!(ai[u] < inf) || h == 0) { lb[u] = INFINITY; continue; }
-    const double x = double(R[u]) * double(S[u]);
-    double e;
-    if (h <= 64) {  // short hull: branch-free SIMD scan of all its lines
-      e = INFINITY;
-      const double* m = hm.data();
-      const double* cc = hc.data();
-#pragma omp simd reduction(min : e)
-      for (size_t k = 0; k < h; ++k) { const double v = m[k] * x + cc[k]; e = v < e ? v : e; }
-    } else {  // the envelope is concave: values along the hull are unimodal in the line index
-      size_t lo = 0, hi = h - 1;
-      while (lo < hi) {
-        const size_t mid = (lo + hi) / 2;
-        if (hm[mid] * x + hc[mid] <= hm[mid + 1] * x + hc[mid + 1]) hi = mid; else lo = mid + 1;
-      }
-      e = hm[lo] * x + hc[lo];
-      if (lo > 0) e = std::min(e, hm[lo - 1] * x + hc[lo - 1]);
-      if (lo + 1 < h) e = std::min(e, hm[lo + 1] * x + hc[lo + 1]);
-    }
-    const double au = double(ai[u]), su = double(S[u]);
-    lb[u] = au + e - rel * (std::fabs(au) + std::fabs(e) + 2.0 * su * su + 1e-300);
+    const double au = double(ai[u]), su = double(S[u]), e = env[u];
+    const double v = au + e - rel * (std::fabs(au) + std::fabs(e) + 2.0 * su * su + 1e-300);
+    lb[u] = (ai[u] < inf && h > 0) ? v : INFINITY;
   }
 }
 
@@ -123,9 +147,12 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
                        int64_t* evaluated) {
   const int64_t n = r1 - r0;
   const T inf = std::numeric_limits<T>::infinity();
-  std::vector<T> a(n * d), b(n * d), best(n, inf);
-  std::vector<double> lb(n * d), hm, hc;
+  // per-thread scratch reused across calls (no page faults from fresh allocations)
+  static thread_local std::vector<T> a, b;
+  static thread_local std::vector<double> lb, hm, hc, tbuf;
+  if ((int64_t)a.size() < n * d) { a.resize(n * d); b.resize(n * d); lb.resize(n * d); }
   hm.reserve(256); hc.reserve(256);
+  std::vector<T> best(n, inf);
   std::vector<int64_t> bu(n, -1), bp(n, -1);
   int64_t count = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -134,16 +161,19 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
     const bool* ki = K + (r0 + i) * d;
     T* bi = b.data() + i * d;
     T* ai = a.data() + i * d;
+    const uint8_t* kb = reinterpret_cast<const uint8_t*>(ki);
 #pragma omp simd
     for (int64_t j = 0; j < d; ++j) {
       const T s2 = wi[j] * wi[j] * D[j];
       const T wc = T(2) * wi[j] * ci[j];
-      bi[j] = ki[j] ? s2 + wc : inf;
-      ai[j] = ki[j] ? inf : s2 - wc;
+      const T kf = T(kb[j]);  // 1 = kept, 0 = pruned (branch-free select, vectorises)
+      const T bv = s2 + wc, av = s2 - wc;
+      bi[j] = kf != T(0) ? bv : inf;
+      ai[j] = kf != T(0) ? inf : av;
     }
     double* lbi = lb.data() + i * d;
     if (use_bounds) {
-      envelope_bounds<T>(S + (r0 + i) * d, bi, ai, R, O + (r0 + i) * d, d, rel, lbi, hm, hc);
+      envelope_bounds<T>(S + (r0 + i) * d, bi, ai, R, O + (r0 + i) * d, d, rel, lbi, hm, hc, tbuf);
     } else {
       for (int64_t j = 0; j < d; ++j) lbi[j] = ai[j] < inf ? -INFINITY : INFINITY;
     }
@@ -260,7 +290,7 @@ def load():
             from torch.utils.cpp_extension import load_inline
 
             module = load_inline(
-                name="maskbench_swap_cpu_v9", cpp_sources=[_SOURCE], functions=["best_swaps", "apply_swaps"],
+                name="maskbench_swap_cpu_v13", cpp_sources=[_SOURCE], functions=["best_swaps", "apply_swaps"],
                 extra_cflags=["-O3", "-march=native", "-ffp-contract=off", "-fopenmp-simd"], verbose=False)
         except Exception as exc:  # noqa: BLE001 -- compiler or headers missing: fall back to torch
             _CACHE["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"

@@ -17,7 +17,9 @@ from solvers.swap_kernel import gram_data, init_state
 
 def _need(backend: str) -> None:
     if backend == "cpp" and resolve_backend("auto", torch.device("cpu"), None) != "cpp":
-        pytest.skip("C++ kernel unavailable (no compiler)")
+        from solvers.swap_cpu import load_error
+
+        pytest.skip(f"C++ kernel unavailable: {load_error()}")
 
 
 def brute_deltas(problem: MaskProblem, keep: torch.Tensor) -> torch.Tensor:
