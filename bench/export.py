@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.machine import machine_fingerprint
+from bench.machine import machine_fingerprint, normalise_fingerprint
 from bench.store import ResultStore, StoreError
 
 RUN_COLUMNS = ("suite", "git_commit", "git_dirty", "machine_cpu", "machine_cores", "machine_gpu")
@@ -57,7 +57,8 @@ def load_source(spec: str) -> tuple[pd.DataFrame, dict]:
     if missing:
         raise StoreError(f"{path}: not a maskbench export (missing columns {sorted(missing)})")
     first = frame.iloc[0] if len(frame) else {}
-    fingerprint = tuple(first.get(c) for c in ("machine_cpu", "machine_cores", "machine_gpu")) if len(frame) else ()
+    fingerprint = (normalise_fingerprint(*(first.get(c) for c in ("machine_cpu", "machine_cores", "machine_gpu")))
+                   if len(frame) else ())
     return frame, {"source": str(path), "run": first.get("run_id") if len(frame) else None,
                    "suite": first.get("suite") if len(frame) else None,
                    "git_commit": first.get("git_commit") if len(frame) else None,

@@ -48,8 +48,17 @@ def machine_info() -> dict:
 
 
 def machine_fingerprint(info: dict) -> tuple:
-    """What must match for timings of two runs to be comparable."""
-    return (info.get("cpu"), info.get("cores"), info.get("gpu"))
+    """What must match for timings of two runs to be comparable: ``(cpu, cores, gpu or None)``."""
+    return normalise_fingerprint(info.get("cpu"), info.get("cores"), info.get("gpu"))
+
+
+def normalise_fingerprint(cpu, cores, gpu) -> tuple:
+    """Same fingerprint whether read from JSON, SQLite or a CSV (where None becomes NaN)."""
+    def missing(x) -> bool:
+        return x is None or (isinstance(x, float) and x != x) or str(x) in ("", "nan", "None")
+
+    return (None if missing(cpu) else str(cpu), None if missing(cores) else int(cores),
+            None if missing(gpu) else str(gpu))
 
 
 def git_state(root: Path = PROJECT_ROOT) -> tuple[str, bool]:
