@@ -59,17 +59,17 @@ def run_task(task: Task, threads: int = 1) -> dict[str, Any]:
 
         return run_prune_task(task)
     from solvers import load_instance, solve
+    from solvers.registry import spec
 
     cfg = task.config
+    kind = spec(cfg.name).kind
     row: dict[str, Any] = {
         "task_key": task.key, "instance_id": task.instance.instance_id,
         "instance_json": json.dumps(task.instance.info), "solver": cfg.display, "solver_name": cfg.name,
         "settings_json": _jsonable(cfg.settings), "settings_hash": cfg.key, "warm_start": cfg.warm_start,
     }
-    from solvers.registry import spec
-
     settings = dict(cfg.settings)
-    if spec(cfg.name).kind == "exact":
+    if kind == "exact":
         # the runner already runs tasks in parallel: rows of one task are solved in this process
         settings.setdefault("workers", 1)
     t0 = time.perf_counter()
@@ -79,11 +79,11 @@ def run_task(task: Task, threads: int = 1) -> dict[str, Any]:
     except Exception as exc:  # recorded, never fatal to the run
         row.update(status="error", objective=None, verified=0, solve_seconds=time.perf_counter() - t0,
                    message=f"{type(exc).__name__}: {exc}", extra_json=json.dumps(
-                       {"traceback": traceback.format_exc(limit=8)}))
+                       {"traceback": traceback.format_exc(limit=8), "solver_kind": kind}))
         return row
     extra = dict(result.extra)
     extra["warm_start_objective"] = result.warm_start_objective
-    extra["solver_kind"] = spec(cfg.name).kind
+    extra["solver_kind"] = kind
     row.update(
         status=result.status, objective=_finite(result.objective), lower_bound=_finite(result.lower_bound),
         gap=_finite(result.gap), build_seconds=result.build_seconds, solve_seconds=result.solve_seconds,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from solvers.pattern import Pattern, PatternError
+from solvers.pattern import Pattern
 
 
 class ProblemError(ValueError):
@@ -119,10 +119,7 @@ class MaskProblem:
                 raise ProblemError(f"{name} contains non-finite values")
         if self.input_var is not None and (self.input_var < 0).any():
             raise ProblemError("input_var has negative entries")
-        try:
-            self.pattern.validate(self.d_in)
-        except PatternError:
-            raise
+        self.pattern.validate(self.d_in)
         self._check_gram(check_psd)
 
     def _check_gram(self, check_psd: bool) -> None:
