@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 
-from bench.commands.core import parse_settings
+from bench.commands.core import _json_float, parse_settings
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -75,10 +74,6 @@ def _session(args, propagation: str):
 
 def _fmt(x) -> str:
     return "-" if x is None else f"{x:.4g}"
-
-
-def _json_float(x):
-    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
 
 
 def cmd_prune(args) -> int:
