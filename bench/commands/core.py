@@ -84,7 +84,7 @@ def parse_settings(items: list[str]) -> dict:
     return out
 
 
-def _json_float(x):
+def json_float(x):
     return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
 
 
@@ -100,11 +100,11 @@ def cmd_solve(args) -> int:
         save_mask(result.mask, args.out, {"instance_id": iid, "solver": args.solver,
                                           "objective": repr(result.objective)})
     summary = {
-        "solver": args.solver, "status": result.status, "objective": _json_float(result.objective),
-        "lower_bound": _json_float(result.lower_bound), "gap": _json_float(result.gap),
+        "solver": args.solver, "status": result.status, "objective": json_float(result.objective),
+        "lower_bound": json_float(result.lower_bound), "gap": json_float(result.gap),
         "build_seconds": result.build_seconds, "solve_seconds": result.solve_seconds,
         "iterations": result.iterations, "nodes": result.nodes, "warm_start": result.warm_start,
-        "warm_start_objective": _json_float(result.warm_start_objective), "instance_id": iid,
+        "warm_start_objective": json_float(result.warm_start_objective), "instance_id": iid,
         "d_out": problem.d_out, "d_in": problem.d_in, "pattern": problem.pattern.describe(),
         "message": result.message, "extra": result.extra,
     }

@@ -7,7 +7,7 @@ import json
 import sys
 import time
 
-from bench.commands.core import _json_float, parse_settings
+from bench.commands.core import json_float, parse_settings
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -105,9 +105,9 @@ def cmd_prune(args) -> int:
         print(json.dumps({
             "model": loaded.name, "solver": args.solver, "warm_start": warm, "sparsity": settings.effective_sparsity,
             "pattern": args.pattern,
-            "dense_ppl": _json_float(dense.ppl), "pruned_ppl": _json_float(pruned.ppl), "seconds": seconds,
-            "layers": [{"name": r.name, "shape": r.shape, "warm_start_objective": _json_float(r.warm_start_objective),
-                        "objective": _json_float(r.objective), "kind": r.kind, "status": r.status,
+            "dense_ppl": json_float(dense.ppl), "pruned_ppl": json_float(pruned.ppl), "seconds": seconds,
+            "layers": [{"name": r.name, "shape": r.shape, "warm_start_objective": json_float(r.warm_start_objective),
+                        "objective": json_float(r.objective), "kind": r.kind, "status": r.status,
                         "warm_start_role": r.warm_start_role, "solve_seconds": r.solve_seconds}
                        for r in report.layers],
             "protocol": meta, "stage_seconds": stages, "eval_windows": pruned.windows, "saved": args.save,
