@@ -59,10 +59,8 @@ def load_source(spec: str) -> tuple[pd.DataFrame, dict]:
     first = frame.iloc[0] if len(frame) else {}
     fingerprint = (normalise_fingerprint(*(first.get(c) for c in ("machine_cpu", "machine_cores", "machine_gpu")))
                    if len(frame) else ())
-    return frame, {"source": str(path), "run": first.get("run_id") if len(frame) else None,
-                   "suite": first.get("suite") if len(frame) else None,
-                   "git_commit": first.get("git_commit") if len(frame) else None,
-                   "fingerprint": fingerprint}
+    return frame, {"source": str(path), "run": first.get("run_id"), "suite": first.get("suite"),
+                   "git_commit": first.get("git_commit"), "fingerprint": fingerprint}
 
 
 def export_csv(store: ResultStore, path: str | Path, run_id: int | None = None) -> int:

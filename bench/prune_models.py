@@ -26,21 +26,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.pipeline import CalibrationJob, PruningSession, peak_memory
 from models.sequential import PruneSettings
-from solvers.registry import UnknownSolverError, spec
+from solvers.registry import UnknownSolverError, chain_unavailable_reason
 
 DEFAULT_SOLVERS = "magnitude,wanda,ria,sparsegpt,wanda+swap,wanda+dsnot"
 DEFAULT_SETTINGS = "per-row:0.5,2:4,per-row:0.6"
 
 
 def unavailable(name: str) -> str | None:
-    for part in name.split("+"):
-        try:
-            reason = spec(part).unavailable_reason()
-        except UnknownSolverError:
-            return f"solver {part!r} is not registered in this checkout"
-        if reason:
-            return f"solver {part!r}: {reason}"
-    return None
+    try:
+        return chain_unavailable_reason(name)
+    except UnknownSolverError:
+        return f"solver chain {name!r} names a solver that is not registered in this checkout"
 
 
 def parse_setting(text: str) -> tuple[str, float]:

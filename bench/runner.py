@@ -24,9 +24,9 @@ from tqdm import tqdm
 from bench.instances import materialise
 from bench.machine import git_state, machine_info
 from bench.store import ResultStore
-from bench.suites import SolverConfig, Suite
+from bench.suites import SolverConfig, Suite, chain_name
 from bench.tasks import Task, run_task, task_key
-from solvers.registry import is_available, spec
+from solvers.registry import chain_unavailable_reason
 
 
 @dataclass
@@ -43,15 +43,11 @@ def usable_configs(suite: Suite, log: Callable[[str], None] = print) -> list[Sol
     """The suite's solver configurations whose solvers are installed; unknown names are an error."""
     usable = []
     for cfg in suite.solvers:
-        names = [cfg.name] + (cfg.warm_start.split("+") if cfg.warm_start else [])
-        for name in names:
-            spec(name.strip())  # raises UnknownSolverError naming the available ones
-        missing = [n for n in names if not is_available(n.strip())]
-        if missing:
-            log(f"skipping solver configuration {cfg.display!r}: "
-                + "; ".join(f"{n}: {spec(n.strip()).unavailable_reason()}" for n in missing))
-            continue
-        usable.append(cfg)
+        reason = chain_unavailable_reason(chain_name(cfg.name, cfg.warm_start))  # unknown names raise
+        if reason:
+            log(f"skipping solver configuration {cfg.display!r}: {reason}")
+        else:
+            usable.append(cfg)
     return usable
 
 
@@ -64,13 +60,11 @@ def build_tasks(suite: Suite, cache: Path, log: Callable[[str], None] = print) -
             if cfg.applies_to(int(ref.info["d_in"]), str(ref.info.get("family", ""))):
                 tasks.append(Task(task_key(ref.instance_id, cfg), instance=ref, config=cfg))
     for p in suite.prune:
-        names = [p.solver] + (p.warm_start.split("+") if p.warm_start else [])
-        for name in names:
-            spec(name.strip())
-        if all(is_available(n.strip()) for n in names):
-            tasks.append(Task(p.key, prune=p))
+        reason = chain_unavailable_reason(chain_name(p.solver, p.warm_start))
+        if reason:
+            log(f"skipping prune task {p.display!r}: {reason}")
         else:
-            log(f"skipping prune task {p.display!r}: a solver is unavailable")
+            tasks.append(Task(p.key, prune=p))
     return tasks
 
 

@@ -65,6 +65,11 @@ class SuiteError(ValueError):
     """A suite file is missing or malformed."""
 
 
+def chain_name(solver: str, warm_start: str | None) -> str:
+    """``"wanda+swap"`` for solver swap warm-started from wanda; the solver alone without one."""
+    return f"{warm_start}+{solver}" if warm_start else solver
+
+
 def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -83,7 +88,7 @@ class SolverConfig:
 
     @property
     def display(self) -> str:
-        return self.label or (f"{self.warm_start}+{self.name}" if self.warm_start else self.name)
+        return self.label or chain_name(self.name, self.warm_start)
 
     @property
     def key(self) -> str:
@@ -117,7 +122,7 @@ class PruneConfig:
 
     @property
     def display(self) -> str:
-        return f"{self.warm_start}+{self.solver}" if self.warm_start else self.solver
+        return chain_name(self.solver, self.warm_start)
 
 
 @dataclass

@@ -135,11 +135,24 @@ def available_solvers() -> list[SolverInfo]:
     return out
 
 
+def chain_unavailable_reason(name: str) -> str | None:
+    """None when every solver of a name or chain (``"wanda+swap"``) is usable, else why not.
+
+    Raises :class:`UnknownSolverError` for a name that is not registered.
+    """
+    for part in (p.strip() for p in name.split("+")):
+        reason = spec(part).unavailable_reason()
+        if reason:
+            return f"solver {part!r}: {reason}"
+    return None
+
+
 def is_available(name: str) -> bool:
     """True when every solver of a name or chain (``"wanda+swap"``) is registered and usable."""
-    _discover()
-    parts = [p.strip() for p in name.split("+")]
-    return all(p in _REGISTRY and _REGISTRY[p].unavailable_reason() is None for p in parts)
+    try:
+        return chain_unavailable_reason(name) is None
+    except UnknownSolverError:
+        return False
 
 
 def get_solver(name: str) -> Callable[..., SolveResult]:

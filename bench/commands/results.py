@@ -69,20 +69,24 @@ def _report_header(store: ResultStore, run: dict) -> dict:
             "store": str(store.path)}
 
 
+def report_rows(store: ResultStore, run: dict) -> pd.DataFrame:
+    """The run's results plus, flagged ``_this = False``, other runs' results on the same instances:
+    references use every result of the store (the best proven optimum known)."""
+    results = pd.DataFrame(store.results(run["id"]))
+    if results.empty:
+        return results
+    everything = pd.DataFrame(store.results())
+    others = everything[everything["instance_id"].isin(results["instance_id"]) & (everything["run_id"] != run["id"])]
+    results = results.assign(_this=True)
+    return pd.concat([results, others.assign(_this=False)], ignore_index=True) if not others.empty else results
+
+
 def write_report(store: ResultStore, run_id: int | None, out: str | Path) -> list[Path]:
     from reports.build import build_report
 
     run = store.run(run_id)
-    results = pd.DataFrame(store.results(run["id"]))
     prune = pd.DataFrame(store.prune_results(run["id"]))
-    if not results.empty:
-        # references use every result of the store for these instances (best proven optimum known)
-        everything = pd.DataFrame(store.results())
-        others = everything[everything["instance_id"].isin(results["instance_id"]) & (everything["run_id"] != run["id"])]
-        results = results.assign(_this=True)
-        if not others.empty:
-            results = pd.concat([results, others.assign(_this=False)], ignore_index=True)
-    return build_report(results, prune, _report_header(store, run), out)
+    return build_report(report_rows(store, run), prune, _report_header(store, run), out)
 
 
 def cmd_run(args) -> int:
@@ -109,7 +113,7 @@ def _print_gap_summary(store: ResultStore, run_id: int) -> None:
     from reports.build import prepare
     from reports.tables import gap_table
 
-    frame = prepare(pd.DataFrame(store.results(run_id)))
+    frame = prepare(report_rows(store, store.run(run_id)))
     if not frame.empty:
         print(gap_table(frame).to_string())
 
