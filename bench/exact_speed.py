@@ -35,7 +35,7 @@ from solvers.pattern import PerRow
 from solvers.registry import is_available, resolve_warm_start
 
 DEFAULT_D = (16, 24, 32, 48, 64, 96, 128)
-BACKENDS = ("highs", "cbc", "scip", "gurobi")
+BACKENDS = ("sdpbb", "highs", "cbc", "scip", "gurobi")
 CACHE = Path("results/exact-bench/smollm2-l10-qproj.safetensors")  # results/ is git-ignored
 
 
@@ -146,7 +146,9 @@ def targets(records: list[dict]) -> str:
     if not real:
         return out[0] + " no real-layer rows in this run"
     gur = [r["seconds"] for r in real if r["backend"] == "gurobi" and r["d"] == 64]
-    for b in ("highs", "cbc", "scip"):
+    for b in ("sdpbb", "highs", "cbc", "scip"):
+        if not any(r["backend"] == b for r in real):
+            continue
         r64 = [r for r in real if r["backend"] == b and r["d"] == 64]
         r128 = [r for r in real if r["backend"] == b and r["d"] == 128]
         if r64:

@@ -11,7 +11,7 @@ from exact_cases import adversarial_case, all_cases
 from solvers import available_solvers, generate, solve
 from solvers.pattern import NM
 
-BACKENDS = {"highs": "highspy", "cbc": "pulp", "scip": "pyscipopt", "gurobi": "gurobipy"}
+BACKENDS = {"highs": "highspy", "cbc": "pulp", "scip": "pyscipopt", "gurobi": "gurobipy", "sdpbb": "torch"}
 ROWS = {"cbc": 13, "scip": 13}   # slower per row: 4 × 13 + 2 × 6 = 64 rows, still ≥ 50
 
 
