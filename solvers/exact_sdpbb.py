@@ -21,7 +21,8 @@ is solved by a best-first branch-and-bound:
 
 The row is ``proved`` when no open node has a bound below the target; the
 reported bound is then the smallest bound of any closed node (≥ the target),
-otherwise the smallest bound of the open nodes. Nodes are counted.
+otherwise the smallest bound of the open nodes. Nodes are counted. A time limit
+gives ``time_limit``; the ``node_limit`` setting stops a row as ``feasible``.
 
 Why this backend (measured here, 1 thread, SmolLM2-135M layer-10 q_proj crops,
 k = d/2; see ``python -m bench.exact_speed``): the root SDP bound closes most of
@@ -37,7 +38,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -53,11 +54,13 @@ CHILD_T_FACTOR = 10.0
 
 @dataclass(order=True)
 class Node:
+    """An open node, ordered by its parent's bound (best first), then by creation."""
+
     bound: float
     order: int
-    fix: np.ndarray = None   # int8 [d]: FREE / KEEP / PRUNE
-    u: torch.Tensor = None   # [d] multipliers (entries of fixed columns unused)
-    t: float = 1.0
+    fix: np.ndarray = field(compare=False)                # int8 [d]: FREE / KEEP / PRUNE
+    u: torch.Tensor | None = field(compare=False)         # [d] parent's multipliers (None at the root)
+    t: float = field(compare=False, default=1.0)          # barrier weight to restart from
 
 
 def propagate(fix: np.ndarray, groups: list[np.ndarray], counts: list[int]) -> np.ndarray | None:
@@ -197,9 +200,12 @@ class Search:
         q_ss = self.q[free][:, free]
         lin = self.q[free][:, pruned].sum(1) if len(pruned) else torch.zeros(len(free), dtype=torch.float64)
         const = float(self.q_np[np.ix_(pruned, pruned)].sum()) if len(pruned) else 0.0
-        u = node.u if node.u is not None else self._root_multipliers(q_ss, sub_groups)
-        res = sdp_bound(q_ss, lin, sub_groups, sub_counts, u[free] if node.u is not None else u,
-                        node.t, target=self.target() - const)
+        if node.u is None:
+            u = initial_multipliers(q_ss, GroupBasis(len(free), sub_groups))
+        else:
+            u = node.u[torch.from_numpy(free)]
+        res = sdp_bound(q_ss, lin, sub_groups, sub_counts, u, node.t, target=self.target() - const,
+                        deadline=self.deadline)
         bound = res.bound + const
         if res.pruned or bound >= self.target():
             self.close(bound)
@@ -225,9 +231,6 @@ class Search:
                 self.order += 1
                 children.append(Node(bound, self.order, child, u_full, max(res.t * CHILD_T_FACTOR, 1e-8)))
         return children
-
-    def _root_multipliers(self, q_ss: torch.Tensor, sub_groups: list[torch.Tensor]) -> torch.Tensor:
-        return initial_multipliers(q_ss, GroupBasis(q_ss.shape[0], sub_groups))
 
 
 def sdpbb_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome:

@@ -37,6 +37,7 @@ diagonal 1). Everything runs in float64 torch on the CPU.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -171,12 +172,14 @@ class _Barrier:
 
 
 def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], counts: list[int], u: torch.Tensor,
-              t: float, target: float = math.inf, t_min: float = 1e-9, max_iterations: int = 400) -> NodeBound:
+              t: float, target: float = math.inf, t_min: float = 1e-9, max_iterations: int = 400,
+              deadline: float | None = None) -> NodeBound:
     """Maximise ``h(u)`` from a strictly feasible ``u`` at barrier weight ``t``; see the module docstring.
 
     Stops when the certified bound reaches ``target`` (``pruned``), when a centred
     point shows the SDP value is below ``target`` (``h + 2·t·dim B < target``),
-    when ``t·dim B < t_min·max(1, |h|)``, or after ``max_iterations`` Newton steps.
+    when ``t·dim B < t_min·max(1, |h|)``, after ``max_iterations`` Newton steps, or
+    once ``time.perf_counter()`` passes ``deadline``. The bound is certified in every case.
     Every group must have ``0 < k_g < |g|`` (the caller fixes the others).
     """
     bar = _Barrier(q, c, groups, counts)
@@ -222,7 +225,7 @@ def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
                     certified = bar.certified(*best[:3])
                     if certified >= target:
                         return result(True, certified)
-            if its >= max_iterations:
+            if its >= max_iterations or (deadline is not None and time.perf_counter() > deadline):
                 return result(False)
             if decrement < CENTRING * t * max(bar.dim, 1):
                 break
