@@ -82,6 +82,8 @@ class GroupBasis:
         self.partner = owner[self.free]                 # ℓ(g) of every kept coordinate
         self.same = (self.partner.unsqueeze(1) == self.partner.unsqueeze(0)).to(torch.float64)
         self.dim = len(self.free)
+        self.last = last
+        self.member = (last.unsqueeze(1) == self.partner.unsqueeze(0)).to(torch.float64)  # [groups, dim]
 
     def project(self, mat: torch.Tensor) -> torch.Tensor:
         """``Nᵀ mat N`` for a symmetric [m, m] matrix."""
@@ -98,18 +100,20 @@ class GroupBasis:
 
     def lift(self, y: torch.Tensor) -> torch.Tensor:
         """``N y``."""
-        out = torch.zeros(self.m, dtype=torch.float64)
+        out = torch.empty(self.m, dtype=torch.float64)
         out[self.free] = y
-        return out.index_add_(0, self.partner, -y)
+        out[self.last] = -(self.member @ y)
+        return out
 
     def sandwich(self, inner: torch.Tensor) -> torch.Tensor:
         """``N inner Nᵀ`` for a [dim, dim] matrix."""
-        rows = torch.zeros(self.m, self.dim, dtype=torch.float64)
+        rows = torch.empty(self.m, self.dim, dtype=torch.float64)
         rows[self.free] = inner
-        rows.index_add_(0, self.partner, -inner)
-        out = torch.zeros(self.m, self.m, dtype=torch.float64)
+        rows[self.last] = -(self.member @ inner)
+        out = torch.empty(self.m, self.m, dtype=torch.float64)
         out[:, self.free] = rows
-        return out.index_add_(1, self.partner, -rows)
+        out[:, self.last] = -(rows @ self.member.T)
+        return out
 
 
 def start_point(m: int, groups: list[torch.Tensor], counts: list[int]) -> torch.Tensor:
