@@ -81,6 +81,6 @@ def solve_bruteforce(problem, warm_start, time_limit, seed, **settings):
     if count > int(opts["max_subsets"]):
         return error_result("bruteforce", f"bruteforce refuses: {count:.3g} pruning sets per row "
                             f"({pat.describe()}, d_in={problem.d_in}) exceed max_subsets={opts['max_subsets']:.3g}; "
-                            "raise max_subsets or use an integer-programming backend (highs, cbc)",
+                            "raise max_subsets or use an exact search backend (sdpbb, highs, cbc)",
                             settings=opts)
     return solve_rows(problem, warm_start, "bruteforce", bruteforce_row, time_limit, opts)
