@@ -183,8 +183,7 @@ class Search:
         pruned = np.flatnonzero(fix == PRUNE)
         if not len(free):
             z = fix == PRUNE
-            zf = z.astype(np.float64)
-            v = float(zf @ self.q_np @ zf)
+            v = self.row.value(z)
             self.close(v)
             if v < self.value:
                 self.incumbent, self.value = z, v

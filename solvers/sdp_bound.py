@@ -193,16 +193,18 @@ def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
     m, its = q.shape[0], 0
     eye = torch.eye(m, dtype=torch.float64)
     best_h, best = cur[1], (u, cur[2], cur[3], t)
-    if best_h >= target and (certified := bar.certified(*best[:3])) >= target:
-        return NodeBound(certified, best_h, u, cur[2], t, 0, True)
 
     def result(pruned: bool, bound: float | None = None) -> NodeBound:
         bu, bz, bchol, bt = best
         b = bar.certified(bu, bz, bchol) if bound is None else bound
         return NodeBound(b, best_h, bu, bz, bt, its, pruned)
 
+    if best_h >= target and (certified := bar.certified(*best[:3])) >= target:
+        return result(True, certified)
     while True:
         for _ in range(NEWTON_PER_T):
+            if its >= max_iterations or (deadline is not None and time.perf_counter() > deadline):
+                return result(False)
             phi, h, z, chol = cur
             kmat = bar.basis.sandwich(torch.cholesky_inverse(chol))
             grad = z - z * z - t * torch.diagonal(kmat)
@@ -229,8 +231,6 @@ def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
                     certified = bar.certified(*best[:3])
                     if certified >= target:
                         return result(True, certified)
-            if its >= max_iterations or (deadline is not None and time.perf_counter() > deadline):
-                return result(False)
             if decrement < CENTRING * t * max(bar.dim, 1):
                 break
         if math.isfinite(target) and cur[1] + 2.0 * t * bar.dim < target:
