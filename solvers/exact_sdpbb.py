@@ -17,7 +17,8 @@ is solved by a best-first branch-and-bound:
 * **incumbent** = the warm start, improved at every branched node by rounding
   the SDP minimiser (the largest ``z_j`` of each group) followed by optimal
   1-swap descent within groups.
-* **branching** on the free column whose SDP minimiser is closest to ½.
+* **branching** on the free column maximising ``min(z_j, 1 − z_j) · q_jj⁵``
+  (fractional and heavy; :func:`choose_branch`).
 
 The row is ``proved`` when no open node has a bound below the target; the
 reported bound is then the smallest bound of any closed node (≥ the target),
@@ -196,8 +197,9 @@ class Search:
             if len(members):
                 sub_groups.append(torch.from_numpy(pos[members]))
                 sub_counts.append(c - int((fix[g] == PRUNE).sum()))
-        q_ss = self.q[free][:, free]
-        lin = self.q[free][:, pruned].sum(1) if len(pruned) else torch.zeros(len(free), dtype=torch.float64)
+        q_free = self.q[free]
+        q_ss = q_free[:, free]
+        lin = q_free[:, pruned].sum(1) if len(pruned) else torch.zeros(len(free), dtype=torch.float64)
         const = float(self.q_np[np.ix_(pruned, pruned)].sum()) if len(pruned) else 0.0
         if node.u is None:
             u = initial_multipliers(q_ss, GroupBasis(len(free), sub_groups))

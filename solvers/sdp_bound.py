@@ -6,8 +6,9 @@ the columns). For binary ``z``, ``z_j² = z_j``, so for every ``u ∈ R^m``
 
     zᵀ q z + 2cᵀz = zᵀ (q − diag u) z + (u + 2c)ᵀ z =: f_u(z).
 
-Let ``N`` be an orthonormal basis of the directions that keep every group sum
-(block-diagonal, one block per group) and ``B(u) = Nᵀ (q − diag u) N``. When
+Let ``N`` be a basis of the directions that keep every group sum (the
+elimination basis of :class:`GroupBasis`, one block per group) and
+``B(u) = Nᵀ (q − diag u) N``. When
 ``B(u) ≻ 0``, ``f_u`` is convex on the affine set ``{Σ_g z = k_g}`` and its
 minimum there,
 
