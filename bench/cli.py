@@ -14,10 +14,12 @@ import os
 import pkgutil
 import sys
 
+from solvers.errors import MaskbenchError
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFoundError, RuntimeError)
+USER_ERRORS: tuple[type[BaseException], ...] = (MaskbenchError, ValueError, KeyError, FileNotFoundError, RuntimeError)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.pipeline import CalibrationJob, PruningSession, peak_memory
 from models.sequential import PruneSettings
-from solvers.registry import UnknownSolverError, chain_unavailable_reason
+from solvers.registry import UnknownSolverError, chain_unavailable_reason, split_chain
 
 DEFAULT_SOLVERS = "magnitude,wanda,ria,sparsegpt,wanda+swap,wanda+dsnot"
 DEFAULT_SETTINGS = "per-row:0.5,2:4,per-row:0.6"
@@ -98,8 +98,7 @@ def main(argv=None) -> int:
             if args.budget_minutes and time.perf_counter() - t0 > 60 * args.budget_minutes:
                 print(f"note: budget of {args.budget_minutes} min spent; not starting {name} {setting}", flush=True)
                 continue
-            parts = name.split("+")
-            solver, warm = (parts[-1], "+".join(parts[:-1])) if len(parts) > 1 else (name, None)
+            solver, warm = split_chain(name)
             settings = PruneSettings(solver, setting[1], setting[0], warm, args.propagation, seed=args.seed)
             outcome = session.prune(settings)
             report, ppl = outcome.report, outcome.perplexity

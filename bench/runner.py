@@ -24,9 +24,9 @@ from tqdm import tqdm
 from bench.instances import materialise
 from bench.machine import git_state, machine_info
 from bench.store import ResultStore
-from bench.suites import SolverConfig, Suite, chain_name
+from bench.suites import SolverConfig, Suite
 from bench.tasks import Task, run_task, task_key
-from solvers.registry import chain_unavailable_reason
+from solvers.registry import chain_name, chain_unavailable_reason
 
 
 @dataclass

@@ -26,6 +26,8 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+from bench.errors import StoreError
+
 DEFAULT_STORE = Path("results") / "maskbench.sqlite"
 
 RESULT_COLUMNS = (
@@ -54,10 +56,6 @@ CREATE TABLE IF NOT EXISTS prune_results (
     {", ".join(PRUNE_COLUMNS)},
     UNIQUE (run_id, task_key));
 """
-
-
-class StoreError(ValueError):
-    """The store file is missing, not a maskbench store, or the run does not exist."""
 
 
 class ResultStore:

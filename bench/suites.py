@@ -57,17 +57,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.errors import SuiteError
+from solvers.registry import chain_name
+
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 INSTANCE_KINDS = ("generated", "files", "model")
-
-
-class SuiteError(ValueError):
-    """A suite file is missing or malformed."""
-
-
-def chain_name(solver: str, warm_start: str | None) -> str:
-    """``"wanda+swap"`` for solver swap warm-started from wanda; the solver alone without one."""
-    return f"{warm_start}+{solver}" if warm_start else solver
 
 
 def _hash(obj: Any) -> str:

@@ -46,8 +46,8 @@ def run_one(d_out: int, d_in: int, backend: str) -> dict:
     import torch
 
     import solvers
-    from solvers.swap import resolve_backend, search_sweep
-    from solvers.swap_kernel import gram_data, init_state
+    from solvers.refiners.swap import resolve_backend, search_sweep
+    from solvers.refiners.swap_search import gram_data, init_state
 
     p = solvers.generate(family="layer", d_in=d_in, d_out=d_out, seed=0, sparsity=0.5)
     a = p.weight.to(torch.float32).contiguous()

@@ -20,11 +20,9 @@ from pathlib import Path
 
 import torch
 
+from models.errors import CalibrationError
+
 DEFAULT_SOURCE = "pydoc_data.topics"
-
-
-class CalibrationError(ValueError):
-    """Bad corpus or window parameters."""
 
 
 @dataclass

@@ -30,15 +30,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from models.errors import ModelStructureError
 from solvers.problem import GramAccumulator
 
 
 class StopForward(Exception):
     """Raised from a hook to end a forward pass early."""
-
-
-class ModelStructureError(ValueError):
-    """No decoder block list or no prunable layers were found."""
 
 
 def _conv1d_type():

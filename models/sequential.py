@@ -43,7 +43,7 @@ from models.capture import (
 )
 from solvers.pattern import NM, parse_pattern
 from solvers.problem import GramAccumulator
-from solvers.registry import solve, spec
+from solvers.registry import parse_chain, solve, spec
 
 PROPAGATIONS = ("pruned", "dense")
 ENGINES = ("replay", "forward")
@@ -70,8 +70,8 @@ class PruneSettings:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
         parse_pattern(self.pattern, 1024, self.sparsity)  # validates the pattern text and sparsity
-        for name in self.solver.split("+") + (self.warm_start.split("+") if self.warm_start else []):
-            spec(name.strip())  # unknown names fail now, not after calibration
+        for name in parse_chain(self.solver) + (parse_chain(self.warm_start) if self.warm_start else ()):
+            spec(name)  # unknown names fail now, not after calibration
 
     @property
     def effective_sparsity(self) -> float:
@@ -117,7 +117,8 @@ class PruneReport:
 
 
 def _solver_takes_warm_start(name: str) -> bool:
-    return "+" not in name and spec(name).uses_warm_start
+    parts = parse_chain(name)
+    return len(parts) == 1 and spec(parts[0]).uses_warm_start
 
 
 def solve_layer(layer: PrunableLayer, acc: GramAccumulator, settings: PruneSettings,

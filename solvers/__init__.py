@@ -3,24 +3,25 @@
 Nothing here imports ``models``, ``bench`` or ``reports``.
 """
 
-from solvers.instance_io import InstanceFileError, load_instance, load_mask, save_instance, save_mask
-from solvers.objective import InfeasibleMaskError, check_feasible, evaluate, objective, row_objectives
-from solvers.pattern import NM, Pattern, PatternError, PerRow, parse_pattern
-from solvers.problem import GramAccumulator, MaskProblem, ProblemError
-from solvers.registry import (
-                              SolverUnavailableError,
-                              UnknownSolverError,
-                              WarmStart,
-                              available_solvers,
-                              get_solver,
-                              register_solver,
-                              solve,
+from solvers.errors import (
+    InfeasibleMaskError,
+    InstanceFileError,
+    MaskbenchError,
+    PatternError,
+    ProblemError,
+    SolverUnavailableError,
+    UnknownSolverError,
 )
+from solvers.instance_io import load_instance, load_mask, save_instance, save_mask
+from solvers.objective import check_feasible, evaluate, objective, row_objectives
+from solvers.pattern import NM, Pattern, PerRow, parse_pattern
+from solvers.problem import GramAccumulator, MaskProblem
+from solvers.registry import WarmStart, available_solvers, get_solver, register_solver, solve
 from solvers.result import SolveResult, make_result
 from solvers.synthetic import SyntheticSpec, generate
 
 __all__ = [
-    "NM", "GramAccumulator", "InfeasibleMaskError", "InstanceFileError", "MaskProblem", "Pattern",
+    "NM", "GramAccumulator", "InfeasibleMaskError", "InstanceFileError", "MaskProblem", "MaskbenchError", "Pattern",
     "PatternError", "PerRow", "ProblemError", "SolveResult", "SolverUnavailableError", "SyntheticSpec",
     "UnknownSolverError", "WarmStart", "available_solvers", "check_feasible", "evaluate", "generate",
     "get_solver", "load_instance", "load_mask", "make_result", "objective", "parse_pattern",

@@ -27,6 +27,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from solvers.errors import InstanceFileError
 from solvers.objective import as_mask
 from solvers.pattern import PatternError, pattern_from_metadata
 from solvers.problem import MaskProblem, ProblemError
@@ -35,10 +36,6 @@ INSTANCE_FORMAT = "maskbench-instance"
 MASK_FORMAT = "maskbench-mask"
 FORMAT_VERSION = "1"
 PATTERN_KEYS = ("pattern", "k", "n", "m", "format", "version")
-
-
-class InstanceFileError(ValueError):
-    """A file is not a readable maskbench instance or mask file."""
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:

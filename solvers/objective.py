@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import torch
 
+from solvers.errors import InfeasibleMaskError
 from solvers.problem import MaskProblem
-
-
-class InfeasibleMaskError(ValueError):
-    """A mask violates the problem's sparsity pattern or has the wrong shape/type."""
 
 
 def as_mask(mask, shape: tuple[int, int] | None = None) -> torch.Tensor:

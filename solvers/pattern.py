@@ -16,9 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-
-class PatternError(ValueError):
-    """A pattern is malformed or does not fit the problem's shape."""
+from solvers.errors import PatternError
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from solvers.errors import ProblemError
 from solvers.pattern import Pattern
-
-
-class ProblemError(ValueError):
-    """The problem data are malformed (shapes, non-finite values, G not PSD …)."""
-
 
 SYMMETRY_RTOL = 1e-5
 """Max |G − Gᵀ| allowed, relative to max |G|."""

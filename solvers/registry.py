@@ -1,43 +1,72 @@
-"""Solver registry: one call shape for every solver.
+"""Solver registry: one call shape for every solver, and the solver-chain syntax.
 
     result = solve("swap", problem, warm_start="wanda", time_limit=60, seed=0, **settings)
 
-Solver modules register an implementation with :func:`register_solver`; every
-module of the ``solvers`` package is imported on first use, so adding a solver
-is adding a file. An implementation has the signature
-``fn(problem, warm_start: WarmStart | None, time_limit, seed, **settings) -> SolveResult``
-and builds its result with :func:`solvers.result.make_result`. The wrapper here
-resolves warm starts (a solver name, a chain such as ``"wanda+swap"``, a mask or
-a previous result), times the call, records settings and versions, and
-re-verifies any result that was not verified.
+A solver is a function registered with :func:`register_solver`, with the signature
+``fn(problem, warm_start: WarmStart | None, time_limit, seed, **settings) -> SolveResult``;
+it builds its result with :func:`solvers.result.make_result`. Where solvers come from:
+
+* the built-in ones, imported by :func:`_import_builtin_solvers` — one explicit list; backends
+  with optional dependencies import those lazily, so every import there succeeds;
+* any installed package that declares an entry point in the group ``maskbench.solvers``
+  (``[project.entry-points."maskbench.solvers"] my_solver = "my_package.my_solver"``): the module
+  it names is imported, and its ``@register_solver`` functions appear in ``maskbench solvers``,
+  suites and reports like the built-in ones. A plugin that fails to import is listed as
+  unavailable with the reason instead of breaking the registry.
+
+A *chain* ``"wanda+swap+swap"`` means "run the last solver warm-started from the chain before
+it"; :func:`parse_chain` and :func:`format_chain` are the one place that syntax is read and
+written. The wrapper :func:`solve` resolves warm starts (a name, a chain, a mask or a previous
+result), times the call, records settings and versions, and re-verifies any result that was
+not verified.
 """
 
 from __future__ import annotations
 
-import importlib
+import importlib.metadata
 import importlib.util
-import pkgutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from solvers.objective import InfeasibleMaskError, check_feasible, objective
+from solvers.errors import InfeasibleMaskError, SolverUnavailableError, UnknownSolverError
+from solvers.objective import check_feasible, objective
 from solvers.problem import MaskProblem
 from solvers.result import SolveResult, library_versions, make_result
 
 KINDS = ("baseline", "refiner", "exact")
+ENTRY_POINT_GROUP = "maskbench.solvers"
+CHAIN_SEPARATOR = "+"
 
 
-class SolverUnavailableError(RuntimeError):
-    """The solver exists but an optional dependency is missing."""
+def parse_chain(name: str) -> tuple[str, ...]:
+    """``"wanda+swap"`` → ``("wanda", "swap")``; a plain name is a chain of one.
+
+    Raises ``ValueError`` for an empty name or an empty link (``"wanda++swap"``).
+    """
+    parts = tuple(part.strip() for part in str(name).split(CHAIN_SEPARATOR))
+    if not all(parts):
+        raise ValueError(f"malformed solver name or chain {name!r}: expected NAME or NAME+NAME+…")
+    return parts
 
 
-class UnknownSolverError(KeyError):
-    def __str__(self) -> str:  # KeyError quotes its message otherwise
-        return str(self.args[0])
+def format_chain(parts: Iterable[str]) -> str:
+    """Inverse of :func:`parse_chain`."""
+    return CHAIN_SEPARATOR.join(parts)
+
+
+def chain_name(solver: str, warm_start: str | None) -> str:
+    """``"wanda+swap"`` for solver swap warm-started from wanda; the solver alone without one."""
+    return format_chain((*parse_chain(warm_start), solver)) if warm_start else solver
+
+
+def split_chain(name: str) -> tuple[str, str | None]:
+    """``"wanda+swap+dsnot"`` → ``("dsnot", "wanda+swap")``: the last solver and its warm start."""
+    *head, last = parse_chain(name)
+    return last, (format_chain(head) if head else None)
 
 
 @dataclass(frozen=True)
@@ -79,6 +108,7 @@ class SolverInfo:
 
 
 _REGISTRY: dict[str, SolverSpec] = {}
+_PLUGIN_ERRORS: dict[str, str] = {}
 _DISCOVERED = False
 
 
@@ -92,6 +122,8 @@ def register_solver(name: str, kind: str, summary: str, requires: tuple[str, ...
     """
     if kind not in KINDS:
         raise ValueError(f"solver kind must be one of {KINDS}, got {kind!r}")
+    if not name or CHAIN_SEPARATOR in name:
+        raise ValueError(f"solver name must be non-empty and free of {CHAIN_SEPARATOR!r}, got {name!r}")
     if isinstance(default_warm_start, str):
         default_warm_start = (default_warm_start,)
 
@@ -105,20 +137,41 @@ def register_solver(name: str, kind: str, summary: str, requires: tuple[str, ...
     return decorate
 
 
+def _import_builtin_solvers() -> None:
+    """The built-in solvers: importing a module registers the solvers it defines."""
+    from solvers.baselines import magnitude, ria, sparsegpt, wanda  # noqa: F401
+    from solvers.exact import bruteforce, cbc, gurobi, highs, scip, sdpbb  # noqa: F401
+    from solvers.refiners import dsnot, swap  # noqa: F401
+
+
+def _import_plugin_solvers() -> None:
+    """Solvers of installed packages, declared in the entry-point group ``maskbench.solvers``."""
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        before = set(_REGISTRY)
+        try:
+            entry.load()
+        except Exception as exc:  # noqa: BLE001 -- a broken plugin must not break the registry
+            _PLUGIN_ERRORS[entry.name] = (f"plugin {entry.value!r} failed to import: "
+                                          f"{type(exc).__name__}: {exc}")
+            continue
+        if set(_REGISTRY) == before and entry.name not in _REGISTRY:
+            _PLUGIN_ERRORS[entry.name] = f"plugin {entry.value!r} registered no solver"
+
+
 def _discover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
         return
-    import solvers
-
-    for info in pkgutil.iter_modules(solvers.__path__):
-        importlib.import_module(f"solvers.{info.name}")
     _DISCOVERED = True
+    _import_builtin_solvers()
+    _import_plugin_solvers()
 
 
 def spec(name: str) -> SolverSpec:
     _discover()
     if name not in _REGISTRY:
+        if name in _PLUGIN_ERRORS:
+            raise SolverUnavailableError(f"solver {name!r} is unavailable: {_PLUGIN_ERRORS[name]}")
         raise UnknownSolverError(
             f"unknown solver {name!r}; available: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
@@ -132,6 +185,8 @@ def available_solvers() -> list[SolverInfo]:
         s = _REGISTRY[name]
         reason = s.unavailable_reason()
         out.append(SolverInfo(name, s.kind, s.summary, reason is None, reason or ""))
+    out += [SolverInfo(name, "plugin", "", False, why) for name, why in sorted(_PLUGIN_ERRORS.items())
+            if name not in _REGISTRY]
     return out
 
 
@@ -140,7 +195,7 @@ def chain_unavailable_reason(name: str) -> str | None:
 
     Raises :class:`UnknownSolverError` for a name that is not registered.
     """
-    for part in (p.strip() for p in name.split("+")):
+    for part in parse_chain(name):
         reason = spec(part).unavailable_reason()
         if reason:
             return f"solver {part!r}: {reason}"
@@ -151,7 +206,7 @@ def is_available(name: str) -> bool:
     """True when every solver of a name or chain (``"wanda+swap"``) is registered and usable."""
     try:
         return chain_unavailable_reason(name) is None
-    except UnknownSolverError:
+    except (UnknownSolverError, SolverUnavailableError, ValueError):
         return False
 
 
@@ -188,15 +243,13 @@ def resolve_warm_start(problem: MaskProblem, warm_start, seed: int = 0,
         mask = _checked_warm_mask(problem, warm_start.mask)
         return WarmStart(mask, warm_start.solver, objective(problem, mask))
     if isinstance(warm_start, str):
-        parts = [p.strip() for p in warm_start.split("+") if p.strip()]
-        if not parts:
-            raise ValueError("empty warm-start name")
+        parts = parse_chain(warm_start)
         current: WarmStart | None = None
-        for part in parts:
+        for depth, part in enumerate(parts, start=1):
             res = solve(part, problem, current, time_limit, seed)
             if res.mask is None:
                 raise RuntimeError(f"warm start {part!r} failed: {res.message}")
-            current = WarmStart(res.mask, "+".join(parts[:parts.index(part) + 1]), res.objective)
+            current = WarmStart(res.mask, format_chain(parts[:depth]), res.objective)
         return current
     mask = _checked_warm_mask(problem, warm_start)
     return WarmStart(mask, "mask", objective(problem, mask))
@@ -212,11 +265,11 @@ def _checked_warm_mask(problem: MaskProblem, mask) -> torch.Tensor:
 def solve(name: str, problem: MaskProblem, warm_start=None, time_limit: float | None = None,
           seed: int = 0, **settings: Any) -> SolveResult:
     """Run solver ``name`` (or a chain ``"wanda+swap"``) on ``problem``; see module docstring."""
-    if "+" in name:
-        *head, last = [p.strip() for p in name.split("+")]
+    last, head = split_chain(name)
+    if head is not None:
         if warm_start is not None:
             raise ValueError(f"solver chain {name!r} already defines its warm start")
-        return solve(last, problem, "+".join(head), time_limit, seed, **settings)
+        return solve(last, problem, head, time_limit, seed, **settings)
     s = spec(name)
     reason = s.unavailable_reason()
     if reason:

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from solvers import NM, MaskProblem, PerRow, check_feasible, solve
-from solvers.ria import ria_scores
-from solvers.selection import mask_from_scores
+from solvers.baselines.ria import ria_scores
+from solvers.baselines.selection import mask_from_scores
 from solvers.synthetic import generate
 
 BASELINES = ["magnitude", "wanda", "ria", "sparsegpt"]

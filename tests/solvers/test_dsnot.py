@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import solvers
-from solvers.dsnot import MissingStatisticsError, dsnot_mask
 from solvers.pattern import NM, PerRow
 from solvers.problem import MaskProblem
+from solvers.refiners.dsnot import MissingStatisticsError, dsnot_mask
 
 
 def _problem(pattern: str = "per-row", shift: float = 0.5, seed: int = 0) -> MaskProblem:

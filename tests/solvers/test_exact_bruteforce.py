@@ -11,7 +11,8 @@ import torch
 from exact_cases import adversarial_case, synthetic_cases
 
 from solvers import InfeasibleMaskError, PerRow, generate, solve
-from solvers.exact_common import RowOutcome, parse_settings, solve_rows
+from solvers.exact.row_pool import exact_settings, solve_rows
+from solvers.exact.rows import RowOutcome
 from solvers.pattern import NM
 
 
@@ -98,10 +99,10 @@ def test_backend_failure_becomes_an_error_result_with_the_warm_mask():
     from solvers.registry import resolve_warm_start
 
     ws = resolve_warm_start(problem, "wanda")
-    res = solve_rows(problem, ws, "fake", _failing_row_solver, None, parse_settings({"workers": 1}, {}))
+    res = solve_rows(problem, ws, "fake", _failing_row_solver, None, exact_settings({"workers": 1}, {}))
     assert res.status == "error" and "backend exploded" in res.message
     assert torch.equal(res.mask, ws.mask)
-    out = solve_rows(problem, ws, "fake", _unproved_row_solver, None, parse_settings({"workers": 1}, {}))
+    out = solve_rows(problem, ws, "fake", _unproved_row_solver, None, exact_settings({"workers": 1}, {}))
     assert out.status == "time_limit" and out.nodes > 0 and out.nodes % 3 == 0
     # negative bounds clip to the trivial 0 (rows that the reduction settles keep their exact value)
     assert torch.all(out.row_lower_bounds >= 0) and bool((out.row_lower_bounds == 0).any())

@@ -1,4 +1,4 @@
-"""The SDP bound (solvers.sdp_bound) and the branch-and-bound built on it (solvers.exact_sdpbb)."""
+"""The SDP bound (solvers.exact.sdp_bound) and the branch-and-bound built on it (solvers.exact.sdpbb)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from solvers import generate, solve
-from solvers.exact_common import RowQP, row_problems
-from solvers.exact_sdpbb import KEEP, PRUNE, propagate, sdpbb_row, swap_descent
-from solvers.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
+from solvers.exact.rows import RowQP, row_problems
+from solvers.exact.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
+from solvers.exact.sdpbb import KEEP, PRUNE, propagate, sdpbb_row, swap_descent
 
 
 def brute(q: np.ndarray, c: np.ndarray, groups, counts) -> float:

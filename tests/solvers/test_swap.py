@@ -11,13 +11,13 @@ import solvers
 from solvers.objective import InfeasibleMaskError, row_objectives
 from solvers.pattern import NM, PerRow
 from solvers.problem import MaskProblem
-from solvers.swap import best_swap_deltas, resolve_backend
-from solvers.swap_kernel import gram_data, init_state
+from solvers.refiners.swap import best_swap_deltas, resolve_backend
+from solvers.refiners.swap_search import gram_data, init_state
 
 
 def _need(backend: str) -> None:
     if backend == "cpp" and resolve_backend("auto", torch.device("cpu"), None) != "cpp":
-        from solvers.swap_cpu import load_error
+        from solvers.refiners.swap_cpp import load_error
 
         pytest.skip(f"C++ kernel unavailable: {load_error()}")
 
@@ -75,7 +75,7 @@ def test_bounded_search_equals_exhaustive_and_brute_force(backend, pattern):
     m = p.pattern.m if isinstance(p.pattern, NM) else None
     gd = gram_data(p.gram, torch.float64, torch.device("cpu"), m)
     st = init_state(gd, p.weight, keep, torch.arange(p.d_out), backend=backend)
-    from solvers.swap import search_sweep
+    from solvers.refiners.swap import search_sweep
 
     bounded, u, q, _ = search_sweep(gd, st, 1 << 26)
     full, _, _, _ = search_sweep(gd, st, 1 << 26, exhaustive=True)
@@ -95,7 +95,7 @@ def test_bounds_exact_on_layer_rows():
     p = solvers.generate(family="layer", d_in=192, d_out=24, seed=2)
     keep = solvers.solve("swap", p, max_iters=5, certify=False).mask  # a mid-run state
     gd = gram_data(p.gram, torch.float64, torch.device("cpu"), None)
-    from solvers.swap import search_sweep
+    from solvers.refiners.swap import search_sweep
 
     ref = None
     for backend in ("torch", "cpp"):

@@ -7,7 +7,7 @@ Starting from a feasible mask (default: Wanda), every iteration each row applies
 whose best swap does not pass that test is 1-swap optimal and, since rows are
 independent, never changes again; it leaves the search. N:M swaps stay inside one group.
 The exact best-swap search (bounds + exact evaluation of the surviving candidates) is in
-:mod:`solvers.swap_kernel`.
+:mod:`solvers.refiners.swap_search`.
 
 Numerics: the search runs in ``dtype`` (float32 by default) with ``c`` updated by rank-two
 updates and recomputed from scratch every ``refresh_every`` iterations. With ``certify``
@@ -32,9 +32,9 @@ import torch
 from solvers.objective import check_feasible, row_objectives
 from solvers.pattern import NM
 from solvers.problem import MaskProblem
+from solvers.refiners.swap_search import GramData, RowState, apply_swaps, best_swaps, gram_data, init_state, refresh
 from solvers.registry import register_solver
 from solvers.result import FEASIBLE, ITERATION_LIMIT, TIME_LIMIT, make_result
-from solvers.swap_kernel import GramData, RowState, apply_swaps, best_swaps, gram_data, init_state, refresh
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -65,11 +65,11 @@ def resolve_backend(backend: str, device: torch.device, m: int | None) -> str:
         if backend == "cpp" and (m is not None or device.type != "cpu"):
             raise ValueError("backend='cpp' is for the per-row pattern on CPU")
         return "torch"
-    from solvers import swap_cpu
+    from solvers.refiners import swap_cpp
 
-    if swap_cpu.load() is None:
+    if swap_cpp.load() is None:
         if backend == "cpp":
-            raise RuntimeError(f"the CPU swap kernel is unavailable: {swap_cpu.load_error()}")
+            raise RuntimeError(f"the CPU swap kernel is unavailable: {swap_cpp.load_error()}")
         return "torch"
     return "cpp"
 
@@ -81,7 +81,7 @@ def search_sweep(gd: GramData, st: RowState, budget_bytes: int, exhaustive: bool
     Uses the fused CPU kernel when the state was built for it (``st.order`` set).
     """
     if st.order is not None:
-        from solvers.swap_cpu import best_swaps_cpu
+        from solvers.refiners.swap_cpp import best_swaps_cpu
 
         return best_swaps_cpu(st.w, st.keep, st.c, gd.gram, gd.diag, gd.rho, st.s,
                               None if exhaustive else st.order, gd.rel)

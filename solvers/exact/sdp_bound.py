@@ -1,6 +1,6 @@
 """Semidefinite (Shor) lower bound of a cardinality-constrained binary QP, by a barrier method.
 
-Problem (one node of :mod:`solvers.exact_sdpbb`): ``min zᵀ q z + 2 cᵀ z`` over
+Problem (one node of :mod:`solvers.exact.sdpbb`): ``min zᵀ q z + 2 cᵀ z`` over
 ``z ∈ {0,1}^m`` with ``Σ_{j∈g} z_j = k_g`` for every group ``g`` (a partition of
 the columns). For binary ``z``, ``z_j² = z_j``, so for every ``u ∈ R^m``
 

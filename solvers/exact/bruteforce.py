@@ -18,7 +18,8 @@ import time
 
 import numpy as np
 
-from solvers.exact_common import RowOutcome, RowQP, parse_settings, solve_rows
+from solvers.exact.row_pool import exact_settings, solve_rows
+from solvers.exact.rows import RowOutcome, RowQP
 from solvers.pattern import NM
 from solvers.registry import register_solver
 from solvers.result import error_result
@@ -74,7 +75,7 @@ def bruteforce_row(row: RowQP, time_limit: float | None, options: dict) -> RowOu
                  uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
 def solve_bruteforce(problem, warm_start, time_limit, seed, **settings):
     """Settings: ``max_subsets`` (5e6), plus the common exact settings (see exact_common)."""
-    opts = parse_settings(settings, {"max_subsets": MAX_SUBSETS})
+    opts = exact_settings(settings, {"max_subsets": MAX_SUBSETS})
     pat = problem.pattern
     count = (subset_count([pat.m] * (problem.d_in // pat.m), [pat.pruned_per_group] * (problem.d_in // pat.m))
              if isinstance(pat, NM) else subset_count([problem.d_in], [problem.pruned_per_row]))

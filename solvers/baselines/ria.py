@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import torch
 
+from solvers.baselines.selection import input_norms, mask_from_scores
 from solvers.registry import register_solver
 from solvers.result import make_result
-from solvers.selection import input_norms, mask_from_scores
 
 
 def ria_scores(problem, a: float = 0.5) -> torch.Tensor:

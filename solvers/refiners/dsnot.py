@@ -43,15 +43,12 @@ import time
 
 import torch
 
+from solvers.baselines.selection import input_norms
+from solvers.errors import MissingStatisticsError
 from solvers.objective import check_feasible
 from solvers.pattern import NM
 from solvers.registry import register_solver
 from solvers.result import FEASIBLE, TIME_LIMIT, make_result
-from solvers.selection import input_norms
-
-
-class MissingStatisticsError(ValueError):
-    """DSnoT needs per-input means and variances."""
 
 
 def _take(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.exact_common import RowQP
+from solvers.exact.rows import RowQP
 
 FORMULATIONS = ("mccormick", "glover", "mccormick+oa", "glover+oa")
 INF = float("inf")

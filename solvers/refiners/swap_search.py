@@ -15,7 +15,7 @@ and after the swap ``c ← c − w_u G[:, u] + w_p G[:, p]`` (units: those of th
 
     min_p Δ(u, p) ≥ LB_u = a_u + min_{p∈K} (b_p − 2 s_p t_u),      t_u = ρ_u s_u.
 
-The fused CPU kernel (:mod:`solvers.swap_cpu`) evaluates this lower envelope of lines
+The fused CPU kernel (:mod:`solvers.refiners.swap_cpp`) evaluates this lower envelope of lines
 exactly per row (convex-hull trick). The pure-torch path here uses a coarser, cheaper
 form of the same bound: ``Δ(u,p) ≥ α_u + (1 − ρ_u²) s_u² + β_p + (s_p − t_u)²`` with
 ``β_p = −α_p``, kept columns grouped in log-spaced bins of ``s`` (``BINS_PER_OCTAVE`` per
@@ -116,7 +116,7 @@ def init_state(gd: GramData, weight: torch.Tensor, keep: torch.Tensor, rows: tor
                t_bins: int = 16, backend: str = "torch") -> RowState:
     """Build the state of ``rows`` (weights/keep given for those rows, any device/dtype).
 
-    ``backend="cpp"`` prepares the per-row column order used by :mod:`solvers.swap_cpu`,
+    ``backend="cpp"`` prepares the per-row column order used by :mod:`solvers.refiners.swap_cpp`,
     ``"torch"`` the bins of :func:`best_swaps`.
     """
     dev, dt = gd.gram.device, gd.gram.dtype
@@ -168,7 +168,7 @@ def apply_swaps(gd: GramData, st: RowState, idx: torch.Tensor, u: torch.Tensor, 
     """Unprune ``u`` and prune ``p`` in rows ``idx`` of the state; rank-two update of ``c``."""
     st.loss[idx] += delta.to(torch.float64)
     if st.order is not None and st.c.is_contiguous() and st.keep.is_contiguous():
-        from solvers.swap_cpu import apply_swaps_cpu
+        from solvers.refiners.swap_cpp import apply_swaps_cpu
 
         apply_swaps_cpu(st.w, st.keep, st.c, gd.gram, idx, u, p)
         return

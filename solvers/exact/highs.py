@@ -1,8 +1,8 @@
 """``highs``: exact rows with the HiGHS MIP solver (highspy) on a linearised row QP.
 
 HiGHS has no MIQP ("Cannot solve MIQP problems"), so every row ``min zᵀ q z``
-(normalised ``q``, see :mod:`solvers.exact_common`) is written as an exact MILP
-(:mod:`solvers.exact_linear`). Default ``formulation="glover+oa"``: Glover's
+(normalised ``q``, see :mod:`solvers.exact.rows`) is written as an exact MILP
+(:mod:`solvers.exact.formulations`). Default ``formulation="glover+oa"``: Glover's
 compact linearisation (one continuous ``w_j = z_j·s_j(z)`` per column, bounds
 tightened by the cardinality constraints) plus static outer-approximation cuts
 of the convex objective — ``t_i ≥ 2a u_i − a²`` at 16 points ``a`` per eigen
@@ -39,8 +39,9 @@ import time
 
 import numpy as np
 
-from solvers.exact_common import RowOutcome, RowQP, parse_settings, solve_rows
-from solvers.exact_linear import FORMULATIONS, build
+from solvers.exact.formulations import FORMULATIONS, build
+from solvers.exact.row_pool import exact_settings, solve_rows
+from solvers.exact.rows import RowOutcome, RowQP
 from solvers.registry import register_solver
 
 DEFAULT_FORMULATION = "glover+oa"
@@ -102,8 +103,8 @@ def highs_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome
                  requires=("highspy",), uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
 def solve_highs(problem, warm_start, time_limit, seed, **settings):
     """Settings: ``formulation`` (glover+oa | glover | mccormick+oa | mccormick), ``oa_points`` (16),
-    plus the common exact settings (:mod:`solvers.exact_common`)."""
-    opts = parse_settings(settings, {"formulation": DEFAULT_FORMULATION, "oa_points": 16})
+    plus the common exact settings (:mod:`solvers.exact.rows`)."""
+    opts = exact_settings(settings, {"formulation": DEFAULT_FORMULATION, "oa_points": 16})
     check_formulation(opts["formulation"])
     opts["seed"] = seed
     return solve_rows(problem, warm_start, "highs", highs_row, time_limit, opts)

@@ -1,6 +1,6 @@
 """``sdpbb``: exact rows by branch-and-bound on semidefinite bounds (pure torch, no MIP solver).
 
-Each normalised row ``min zᵀ q z`` s.t. the group sums (:mod:`solvers.exact_common`)
+Each normalised row ``min zᵀ q z`` s.t. the group sums (:mod:`solvers.exact.rows`)
 is solved by a best-first branch-and-bound:
 
 * **node** = a partial fixing (pruned / kept / free). Fixing propagates through
@@ -9,7 +9,7 @@ is solved by a best-first branch-and-bound:
   and ``S`` the free ones the node problem is ``min z_Sᵀ q_SS z_S + 2 cᵀ z_S + κ``
   with ``c = q_{S,F₁} 1`` and ``κ = 1ᵀ q_{F₁F₁} 1``.
 * **bound** = the Shor SDP bound of the node, computed by the barrier method of
-  :mod:`solvers.sdp_bound`, warm-started from the parent's multipliers ``u``
+  :mod:`solvers.exact.sdp_bound`, warm-started from the parent's multipliers ``u``
   (they stay strictly feasible: restricting a positive definite form to a
   subspace keeps it positive definite). A node stops as soon as its certified
   bound reaches the pruning target ``f* − gap_tol·f*`` (pruned) or a centred
@@ -44,9 +44,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from solvers.exact_common import RowOutcome, RowQP, diagonal_start, parse_settings, solve_rows
+from solvers.exact.row_pool import exact_settings, solve_rows
+from solvers.exact.rows import RowOutcome, RowQP, diagonal_start
+from solvers.exact.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
 from solvers.registry import register_solver
-from solvers.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
 
 FREE, KEEP, PRUNE = -1, 0, 1
 CHILD_T_FACTOR = 10.0
@@ -254,8 +255,8 @@ def sdpbb_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome
                  uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
 def solve_sdpbb(problem, warm_start, time_limit, seed, **settings):
     """Settings: ``node_limit`` (None = unlimited nodes per row), plus the common exact settings
-    (:mod:`solvers.exact_common`). Deterministic; ``seed`` is unused."""
-    opts = parse_settings(settings, {"node_limit": None})
+    (:mod:`solvers.exact.rows`). Deterministic; ``seed`` is unused."""
+    opts = exact_settings(settings, {"node_limit": None})
     if opts["node_limit"] is not None and (not isinstance(opts["node_limit"], int) or opts["node_limit"] < 1):
         raise ValueError(f"node_limit must be a positive integer, got {opts['node_limit']!r}")
     return solve_rows(problem, warm_start, "sdpbb", sdpbb_row, time_limit, opts)

@@ -1,6 +1,6 @@
 """``cbc``: exact rows with COIN-OR CBC (the binary bundled with PuLP) on a linearised row QP.
 
-Same exact linearisations as ``highs`` (:mod:`solvers.exact_linear`), same
+Same exact linearisations as ``highs`` (:mod:`solvers.exact.formulations`), same
 default ``formulation="glover+oa"`` (Glover's compact form plus 16-point outer
 approximation cuts): in the project's prior measurements (real-layer rows, 60 s,
 1 thread) CBC proved d = 48 in 2.8 s median with Glover against 36 s with
@@ -28,8 +28,9 @@ import warnings
 
 import numpy as np
 
-from solvers.exact_common import RowOutcome, RowQP, parse_settings, solve_rows
-from solvers.exact_linear import FORMULATIONS, LinearModel, build
+from solvers.exact.formulations import FORMULATIONS, LinearModel, build
+from solvers.exact.row_pool import exact_settings, solve_rows
+from solvers.exact.rows import RowOutcome, RowQP
 from solvers.registry import register_solver
 
 _NUM = r"([-+0-9.eE]+|-?inf)"
@@ -124,8 +125,8 @@ def cbc_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome:
                  requires=("pulp",), uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
 def solve_cbc(problem, warm_start, time_limit, seed, **settings):
     """Settings: ``formulation`` (glover+oa | glover | mccormick+oa | mccormick), ``oa_points`` (16),
-    plus the common exact settings (:mod:`solvers.exact_common`)."""
-    opts = parse_settings(settings, {"formulation": "glover+oa", "oa_points": 16})
+    plus the common exact settings (:mod:`solvers.exact.rows`)."""
+    opts = exact_settings(settings, {"formulation": "glover+oa", "oa_points": 16})
     if opts["formulation"] not in FORMULATIONS:
         raise ValueError(f"unknown formulation {opts['formulation']!r}; choose from {', '.join(FORMULATIONS)}")
     opts["seed"] = seed

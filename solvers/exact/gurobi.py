@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 
-from solvers.exact_common import RowOutcome, RowQP, parse_settings, solve_rows
+from solvers.exact.row_pool import exact_settings, solve_rows
+from solvers.exact.rows import RowOutcome, RowQP
 from solvers.registry import register_solver
 
 SIZE_LIMIT_ERRNO = 10010
@@ -71,7 +72,7 @@ def gurobi_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcom
                  requires=("gurobipy",), extra="gurobi", uses_warm_start=True,
                  default_warm_start=("wanda+swap", "wanda"))
 def solve_gurobi(problem, warm_start, time_limit, seed, **settings):
-    """Settings: the common exact settings (:mod:`solvers.exact_common`)."""
-    opts = parse_settings(settings, {})
+    """Settings: the common exact settings (:mod:`solvers.exact.rows`)."""
+    opts = exact_settings(settings, {})
     opts["seed"] = seed
     return solve_rows(problem, warm_start, "gurobi", gurobi_row, time_limit, opts)

@@ -6,9 +6,9 @@ pruned (stable tie-breaking by column). Ignores the calibration data entirely.
 
 from __future__ import annotations
 
+from solvers.baselines.selection import mask_from_scores
 from solvers.registry import register_solver
 from solvers.result import make_result
-from solvers.selection import mask_from_scores
 
 
 def magnitude_scores(problem):

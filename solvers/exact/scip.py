@@ -24,7 +24,8 @@ import time
 
 import numpy as np
 
-from solvers.exact_common import RowOutcome, RowQP, parse_settings, solve_rows
+from solvers.exact.row_pool import exact_settings, solve_rows
+from solvers.exact.rows import RowOutcome, RowQP
 from solvers.registry import register_solver
 
 FORMULATIONS = ("soc", "quad")
@@ -96,8 +97,8 @@ def scip_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome:
                  requires=("pyscipopt",), extra="scip", uses_warm_start=True,
                  default_warm_start=("wanda+swap", "wanda"))
 def solve_scip(problem, warm_start, time_limit, seed, **settings):
-    """Settings: ``formulation`` (soc | quad) plus the common exact settings (:mod:`solvers.exact_common`)."""
-    opts = parse_settings(settings, {"formulation": "soc"})
+    """Settings: ``formulation`` (soc | quad) plus the common exact settings (:mod:`solvers.exact.rows`)."""
+    opts = exact_settings(settings, {"formulation": "soc"})
     if opts["formulation"] not in FORMULATIONS:
         raise ValueError(f"unknown formulation {opts['formulation']!r}; choose from {', '.join(FORMULATIONS)}")
     opts["seed"] = seed

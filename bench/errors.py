@@ -1,0 +1,13 @@
+"""Errors of the benchmark side (suites, store), for one-line CLI messages."""
+
+from __future__ import annotations
+
+from solvers.errors import MaskbenchError
+
+
+class SuiteError(MaskbenchError, ValueError):
+    """A suite file is missing or malformed."""
+
+
+class StoreError(MaskbenchError, ValueError):
+    """The store file is missing, not a maskbench store, or the run does not exist."""

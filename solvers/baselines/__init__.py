@@ -1,0 +1,1 @@
+"""Baselines: one-shot masks from scores (magnitude, Wanda, RIA) and SparseGPT's OBS saliency."""

@@ -1,0 +1,150 @@
+"""Fused CPU kernel for the exact best 1-swap of every row (per-row pattern).
+
+For each row ``i`` it returns ``min_{u∈P, p∈K} Δ(u, p)`` with
+``Δ = a_u + b_p − 2 w_u w_p G_up`` (see :mod:`solvers.refiners.swap_search`) and a minimising pair.
+
+Per row (all arithmetic of the bound in float64):
+
+1. ``a``, ``b`` from ``c`` (one pass).
+2. Lower bound ``LB_u = a_u + env(t_u)``, ``env(t) = min_{p∈K} (b_p − 2 s_p t)``,
+   ``t_u = ρ_u s_u`` (valid because ``|w_u w_p G_up| ≤ ρ_u s_u s_p``). ``env`` is the lower
+   envelope of lines, built by the convex-hull trick over the kept columns in order of ``s``
+   (``order``, fixed per row). Lines with ``b_p − 2 s_p t_max > min_q b_q`` are skipped first:
+   they lie above the envelope on the whole query range ``[0, t_max]``. The hull (typically
+   10–20 lines) is then evaluated line by line, vectorised over ``u``. A rounding slack
+   ``rel·(|a_u| + |env| + 2 s_u²)`` is subtracted (``rel`` = 1e-4 float32, 1e-11 float64).
+3. The ``u`` with the smallest bound is evaluated exactly (a SIMD min over all ``p`` of
+   ``b_p − 2 w_u w_p G_up``; ``b_p = +inf`` on pruned columns) — the incumbent.
+4. Every other ``u`` whose bound is below the current best is evaluated exactly. Skipped
+   ``u`` provably cannot beat the best, so the result is the exact minimum.
+
+Step 4 is blocked like a GEMM: a block of ``ROW_BLOCK`` rows keeps its ``b`` vectors in cache
+while row ``u`` of ``G`` is streamed once per block. Row ranges run in parallel Python threads
+(``torch.get_num_threads()`` of them; the kernel releases the GIL and uses no OpenMP runtime of
+its own — only ``#pragma omp simd``). Compiled with ``-O3 -march=native -ffp-contract=off`` (no
+FMA contraction, so the SIMD and scalar passes produce bit-identical values).
+
+The C++ source is ``csrc/swap_cpu.cpp`` beside this file. It is compiled on first use with
+``torch.utils.cpp_extension.load_inline`` (needs a C++ compiler; about a minute the first time) and
+cached by torch under a name keyed on the source, flags, torch version and Python environment. If that fails, :func:`load`
+returns ``None`` with the reason and ``swap`` falls back to the pure-torch search
+(``MASKBENCH_NO_CPP=1`` forces the fallback).
+
+Ties: the incumbent first, then the lowest ``u``; the lowest ``p`` for a given ``u``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+ROW_BLOCK = 32
+
+SOURCE = Path(__file__).resolve().parent / "csrc" / "swap_cpu.cpp"
+"""The kernel's C++ source."""
+CFLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fopenmp-simd")
+FUNCTIONS = ("best_swaps", "apply_swaps")
+
+
+def build_name(source: str) -> str:
+    """Name of the compiled module in torch's extension cache.
+
+    Keyed on everything that changes the binary — the source, the flags, torch's version and
+    the Python environment — so two environments never rebuild each other's kernel and an
+    edited source is never served from a stale build.
+    """
+    key = "\0".join([source, " ".join(CFLAGS), torch.__version__, sys.prefix, sys.version])
+    return "maskbench_swap_cpu_" + hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+_CACHE: dict[str, object] = {}
+
+
+def load():
+    """The compiled extension module, or None when it cannot be built (see :func:`load_error`)."""
+    if "module" in _CACHE:
+        return _CACHE["module"]
+    module = None
+    if os.environ.get("MASKBENCH_NO_CPP", "") not in ("", "0"):
+        _CACHE["error"] = "disabled by MASKBENCH_NO_CPP"
+    else:
+        try:
+            from torch.utils.cpp_extension import load_inline
+
+            source = SOURCE.read_text()
+            module = load_inline(name=build_name(source), cpp_sources=[source], functions=list(FUNCTIONS),
+                                 extra_cflags=list(CFLAGS), verbose=False)
+        except Exception as exc:  # noqa: BLE001 -- compiler or headers missing: fall back to torch
+            _CACHE["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+    _CACHE["module"] = module
+    return module
+
+
+def load_error() -> str:
+    load()
+    return str(_CACHE.get("error", ""))
+
+
+def best_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: torch.Tensor,
+                   diag: torch.Tensor, rho: torch.Tensor, s: torch.Tensor | None, order: torch.Tensor | None,
+                   rel: float
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """``(Δ, u, p, columns evaluated)`` per row (Δ = +inf when the row has no swap).
+
+    ``s = |w|·sqrt(G_jj)`` ``[rows, d]`` and ``order`` (int32, each row's columns sorted by ``s``)
+    enable the bounds; with ``order=None`` every pruned column is evaluated.
+    """
+    module = load()
+    if module is None:
+        raise RuntimeError(f"the CPU swap kernel is unavailable: {load_error()}")
+    use_bounds = order is not None
+    if order is None:
+        order = torch.zeros(1, dtype=torch.int32)
+        s = torch.zeros(1, dtype=w.dtype)
+    w, keep, c, s, order = (t.contiguous() for t in (w, keep, c, s, order))
+    gram, diag, rho = gram.contiguous(), diag.contiguous(), rho.contiguous()
+    r = w.shape[0]
+    val = torch.empty(r, dtype=w.dtype)
+    u = torch.empty(r, dtype=torch.long)
+    p = torch.empty(r, dtype=torch.long)
+    threads = max(1, min(torch.get_num_threads(), -(-r // ROW_BLOCK)))
+    step = -(-r // threads)
+    step = -(-step // ROW_BLOCK) * ROW_BLOCK
+
+    def run(r0: int) -> int:
+        sl = slice(r0, min(r, r0 + step))
+        return module.best_swaps(w[sl], keep[sl], c[sl], gram, diag, rho, s[sl] if use_bounds else s,
+                                 order[sl] if use_bounds else order, use_bounds, float(rel), ROW_BLOCK,
+                                 val[sl], u[sl], p[sl])
+
+    starts = list(range(0, r, step))
+    if len(starts) == 1:
+        return val, u, p, run(0)
+    return val, u, p, sum(_pool(len(starts)).map(run, starts))
+
+
+def _pool(n: int):
+    """A cached thread pool; the kernel releases the GIL, so row ranges run in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool, size = _CACHE.get("pool"), _CACHE.get("pool_size", 0)
+    if pool is None or size < n:
+        pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="maskbench-swap")
+        _CACHE["pool"], _CACHE["pool_size"] = pool, n
+    return pool
+
+
+def apply_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: torch.Tensor, idx: torch.Tensor,
+                    u: torch.Tensor, p: torch.Tensor) -> None:
+    """In place: rows ``idx`` unprune ``u`` and prune ``p``; ``c ← c − w_u G[u] + w_p G[p]``."""
+    module = load()
+    if module is None:
+        raise RuntimeError(f"the CPU swap kernel is unavailable: {load_error()}")
+    if not (w.is_contiguous() and keep.is_contiguous() and c.is_contiguous()):
+        raise ValueError("apply_swaps_cpu updates in place: contiguous state tensors required")
+    module.apply_swaps(w, keep, c, gram.contiguous(), idx.long().contiguous(), u.long().contiguous(),
+                       p.long().contiguous())
