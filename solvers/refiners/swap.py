@@ -167,12 +167,13 @@ def solve_swap(problem: MaskProblem, warm_start, time_limit, seed, max_iters: in
         raise ValueError(f"tol must be >= 0, got {tol!r}")
     if refresh_every < 1 or t_bins < 1:
         raise ValueError("refresh_every and t_bins must be positive")
+    dev = pick_device(device)
+    m = problem.pattern.m if isinstance(problem.pattern, NM) else None
+    search_backend = resolve_backend(backend, dev, m)  # may compile the C++ kernel: before the clock starts
     t_start = time.perf_counter()
     deadline = t_start + time_limit if time_limit else None
     cap = default_max_iters(problem) if max_iters is None else int(max_iters)
-    dev = pick_device(device)
     budget = int(memory_budget_mb * 2**20)
-    m = problem.pattern.m if isinstance(problem.pattern, NM) else None
     keep = check_feasible(problem, warm_start.mask).clone()
     loss_all = torch.zeros(problem.d_out, dtype=torch.float64)
     trace = [(0.0, float(warm_start.objective))]
@@ -180,7 +181,7 @@ def solve_swap(problem: MaskProblem, warm_start, time_limit, seed, max_iters: in
     seconds: list[float] = []
     common = {"tol": tol, "refresh_every": refresh_every, "budget_bytes": budget, "deadline": deadline,
               "t_start": t_start, "loss_all": loss_all, "trace": trace, "improving": improving,
-              "seconds": seconds, "t_bins": t_bins, "backend": resolve_backend(backend, dev, m),
+              "seconds": seconds, "t_bins": t_bins, "backend": search_backend,
               "progress": progress}
     gd = gram_data(problem.gram, DTYPES[dtype], dev, m)
     all_rows = torch.arange(problem.d_out)

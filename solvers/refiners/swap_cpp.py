@@ -24,9 +24,9 @@ while row ``u`` of ``G`` is streamed once per block. Row ranges run in parallel 
 its own — only ``#pragma omp simd``). Compiled with ``-O3 -march=native -ffp-contract=off`` (no
 FMA contraction, so the SIMD and scalar passes produce bit-identical values).
 
-The C++ source is ``csrc/swap_cpu.cpp`` beside this file. It is compiled on first use with
-``torch.utils.cpp_extension.load_inline`` (needs a C++ compiler; about a minute the first time) and
-cached by torch under a name keyed on the source, flags, torch version and Python environment. If that fails, :func:`load`
+The C++ source is ``csrc/swap_cpu.cpp`` beside this file. It is compiled on first use by
+:mod:`solvers.refiners.swap_build` (needs a C++ compiler; about a minute the first time, outside
+every timed region; cached per source, flags, torch version and Python environment). If that fails, :func:`load`
 returns ``None`` with the reason and ``swap`` falls back to the pure-torch search
 (``MASKBENCH_NO_CPP=1`` forces the fallback).
 
@@ -35,12 +35,13 @@ Ties: the incumbent first, then the lowest ``u``; the lowest ``p`` for a given `
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from pathlib import Path
 
 import torch
+
+from solvers.refiners.swap_build import build_extension
 
 ROW_BLOCK = 32
 
@@ -48,17 +49,6 @@ SOURCE = Path(__file__).resolve().parent / "csrc" / "swap_cpu.cpp"
 """The kernel's C++ source."""
 CFLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fopenmp-simd")
 FUNCTIONS = ("best_swaps", "apply_swaps")
-
-
-def build_name(source: str) -> str:
-    """Name of the compiled module in torch's extension cache.
-
-    Keyed on everything that changes the binary — the source, the flags, torch's version and
-    the Python environment — so two environments never rebuild each other's kernel and an
-    edited source is never served from a stale build.
-    """
-    key = "\0".join([source, " ".join(CFLAGS), torch.__version__, sys.prefix, sys.version])
-    return "maskbench_swap_cpu_" + hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 _CACHE: dict[str, object] = {}
@@ -73,13 +63,11 @@ def load():
         _CACHE["error"] = "disabled by MASKBENCH_NO_CPP"
     else:
         try:
-            from torch.utils.cpp_extension import load_inline
-
-            source = SOURCE.read_text()
-            module = load_inline(name=build_name(source), cpp_sources=[source], functions=list(FUNCTIONS),
-                                 extra_cflags=list(CFLAGS), verbose=False)
+            module = build_extension("maskbench_swap_cpu", SOURCE.read_text(), FUNCTIONS, CFLAGS)
         except Exception as exc:  # noqa: BLE001 -- compiler or headers missing: fall back to torch
             _CACHE["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+            print(f"maskbench: warning: the C++ swap kernel is unavailable ({_CACHE['error']}); "
+                  "using the pure-torch search", file=sys.stderr, flush=True)
     _CACHE["module"] = module
     return module
 

@@ -1,0 +1,83 @@
+"""The C++ kernel's build: keyed cache names, a stale torch lock never hangs a later call, a busy
+build times out into the torch fallback, and compiling is never counted as solve time."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+
+import pytest
+
+import solvers
+from solvers.refiners import swap_build, swap_cpp
+from tests.conftest import ROOT
+
+
+def _kernel_or_skip():
+    if swap_cpp.load() is None:
+        pytest.skip(f"C++ swap kernel unavailable: {swap_cpp.load_error()}")
+
+
+def test_build_name_keys_on_source_and_flags():
+    a = swap_build.build_name("k", "int f();", ("-O3",))
+    assert a == swap_build.build_name("k", "int f();", ("-O3",))
+    assert a != swap_build.build_name("k", "int g();", ("-O3",))
+    assert a != swap_build.build_name("k", "int f();", ("-O2",))
+    assert a.startswith("k_") and len(a) == len("k_") + 12
+
+
+def test_stale_torch_lock_is_removed_instead_of_hanging():
+    _kernel_or_skip()
+    name = swap_build.build_name("maskbench_swap_cpu", swap_cpp.SOURCE.read_text(), swap_cpp.CFLAGS)
+    stale = swap_build.cache_root() / "extensions" / name / "lock"
+    stale.write_text("")  # what a build killed by Ctrl-C or a time-out leaves behind
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    code = "from solvers.refiners import swap_cpp; print(swap_cpp.load() is not None)"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip() == "True", proc.stderr
+    assert "removed a stale build lock" in proc.stderr
+    assert not stale.exists()
+
+
+def test_a_build_held_by_another_process_times_out(tmp_path, monkeypatch):
+    monkeypatch.setenv("MASKBENCH_CACHE", str(tmp_path))
+    name = swap_build.build_name("never_built", "int f() { return 1; }", ())
+    (tmp_path / "extensions").mkdir()
+    with open(tmp_path / "extensions" / f"{name}.build-lock", "w") as other_owner:
+        fcntl.flock(other_owner, fcntl.LOCK_EX)
+        with pytest.raises(TimeoutError, match="another process"):
+            swap_build.build_extension("never_built", "int f() { return 1; }", ("f",), (), wait_seconds=0.3)
+
+
+def test_unbuildable_kernel_falls_back_to_torch(monkeypatch, capsys):
+    def fail(*args, **kwargs):
+        raise TimeoutError("another process has been compiling it for over 900 s")
+
+    monkeypatch.setattr(swap_cpp, "build_extension", fail)
+    monkeypatch.setattr(swap_cpp, "_CACHE", {})
+    problem = solvers.generate(family="tiny", d_in=16, d_out=4, seed=0)
+    result = solvers.solve("swap", problem, warm_start="wanda")
+    assert result.settings["backend"] == "torch" and result.status == "feasible"
+    assert "using the pure-torch search" in capsys.readouterr().err
+
+
+def test_compile_is_outside_the_timed_region(monkeypatch):
+    """A (simulated) 3 s compile must not count as solve time nor eat the time limit."""
+    _kernel_or_skip()
+    module = swap_cpp.load()
+
+    def slow_build(*args, **kwargs):
+        import time
+
+        time.sleep(3.0)
+        return module
+
+    monkeypatch.setattr(swap_cpp, "build_extension", slow_build)
+    monkeypatch.setattr(swap_cpp, "_CACHE", {})
+    problem = solvers.generate(family="small", d_in=64, d_out=8, seed=0)
+    result = solvers.solve("swap", problem, warm_start="wanda", time_limit=2.0)
+    assert result.settings["backend"] == "cpp"
+    assert result.status == "feasible"          # not time_limit: the 3 s were not on the clock
+    assert result.solve_seconds < 2.0
