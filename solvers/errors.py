@@ -33,6 +33,10 @@ class MissingStatisticsError(MaskbenchError, ValueError):
     """A solver needs per-input statistics (means, variances) the instance does not carry."""
 
 
+class SettingsError(MaskbenchError, ValueError):
+    """A solver setting is unknown or has a value of the wrong type."""
+
+
 class SolverUnavailableError(MaskbenchError, RuntimeError):
     """The solver exists but an optional dependency is missing."""
 

@@ -44,10 +44,17 @@ def _atomic_save(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[st
     os.close(fd)
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _read(path: Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -110,6 +117,9 @@ def load_mask(path: str | os.PathLike) -> tuple[torch.Tensor, dict[str, str]]:
     """Read a mask file: ``(bool mask, metadata)``."""
     path = Path(path)
     tensors, meta = _read(path, "mask")
+    if meta.get("format", MASK_FORMAT) != MASK_FORMAT:
+        raise InstanceFileError(f"{path}: metadata format is {meta.get('format')!r}, not {MASK_FORMAT!r} "
+                                "(is this an instance file given as the mask?)")
     if "mask" not in tensors:
         raise InstanceFileError(f"{path}: no tensor named 'mask' (has {sorted(tensors)})")
     try:

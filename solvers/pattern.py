@@ -114,14 +114,21 @@ def per_row_k(d_in: int, sparsity: float) -> int:
     return int(round(sparsity * d_in))
 
 
+def metadata_int(meta: dict[str, str], key: str) -> int:
+    """``meta[key]`` as a non-negative integer written plainly (digits only: not " 16 ", "1_6", "+16")."""
+    if key not in meta:
+        raise PatternError(f"pattern metadata lacks {key!r}: {meta!r}")
+    text = meta[key]
+    if not (isinstance(text, str) and text.isascii() and text.isdigit()):
+        raise PatternError(f"pattern metadata {key!r} must be a plain integer, got {text!r}")
+    return int(text)
+
+
 def pattern_from_metadata(meta: dict[str, str]) -> Pattern:
-    """Inverse of ``Pattern.to_metadata`` (instance files)."""
+    """Inverse of ``Pattern.to_metadata`` (instance files); integers must be written plainly."""
     kind = meta.get("pattern")
-    try:
-        if kind == "per-row":
-            return PerRow(int(meta["k"]))
-        if kind == "n:m":
-            return NM(int(meta["n"]), int(meta["m"]))
-    except (KeyError, ValueError) as exc:
-        raise PatternError(f"pattern metadata {meta!r} is incomplete or not integer: {exc}") from None
+    if kind == "per-row":
+        return PerRow(metadata_int(meta, "k"))
+    if kind == "n:m":
+        return NM(metadata_int(meta, "n"), metadata_int(meta, "m"))
     raise PatternError(f"unknown pattern kind {kind!r} in metadata; expected 'per-row' or 'n:m'")

@@ -11,6 +11,7 @@ needed by DSnoT) with provenance metadata.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +21,8 @@ from solvers.errors import ProblemError
 from solvers.pattern import Pattern
 
 SYMMETRY_RTOL = 1e-5
+SCALE_LOG10_RANGE = (-290, 290)
+"""log10 range of max|W|²·max G_jj inside which the float64 objective neither underflows nor overflows."""
 """Max |G − Gᵀ| allowed, relative to max |G|."""
 
 PSD_TOL = {torch.float64: 1e-8, torch.float32: 1e-4}
@@ -117,6 +120,24 @@ class MaskProblem:
             raise ProblemError("input_var has negative entries")
         self.pattern.validate(self.d_in)
         self._check_gram(check_psd)
+        self._check_scale()
+
+    def _check_scale(self) -> None:
+        """Refuse data whose loss terms ``W_ij W_ik G_jk`` leave float64's normal range.
+
+        The objective's largest terms are of order ``s = max|W|² · max G_jj``. Below about 1e-290
+        they underflow to 0 and every mask looks optimal with objective 0; above about 1e290 they
+        overflow. The mask choice is invariant to scaling W or G, so the fix is a rescale.
+        """
+        w_max = float(self.weight.abs().max())
+        g_max = float(torch.diagonal(self.gram).max())
+        if w_max == 0.0 or g_max <= 0.0:
+            return
+        log_scale = 2.0 * math.log10(w_max) + math.log10(g_max)
+        if not SCALE_LOG10_RANGE[0] <= log_scale <= SCALE_LOG10_RANGE[1]:
+            raise ProblemError(
+                f"values out of float64 range for the objective: max|W|² · max G_jj ≈ 1e{log_scale:.0f} is outside "
+                f"[1e{SCALE_LOG10_RANGE[0]}, 1e{SCALE_LOG10_RANGE[1]}]; rescale W or G (masks do not depend on scale)")
 
     def _check_gram(self, check_psd: bool) -> None:
         g = self.gram

@@ -36,6 +36,7 @@ from solvers.errors import InfeasibleMaskError, SolverUnavailableError, UnknownS
 from solvers.objective import check_feasible, objective
 from solvers.problem import MaskProblem
 from solvers.result import SolveResult, library_versions, make_result
+from solvers.settings import SettingTypes, check_settings, closest, signature_settings
 
 KINDS = ("baseline", "refiner", "exact")
 ENTRY_POINT_GROUP = "maskbench.solvers"
@@ -88,13 +89,15 @@ class SolverSpec:
     extra: str | None = None
     uses_warm_start: bool = False
     default_warm_start: tuple[str, ...] = ()
+    settings: SettingTypes | None = None
 
     def unavailable_reason(self) -> str | None:
         """None when usable, else why not (naming the extra to install)."""
         missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
         if not missing:
             return None
-        hint = f"pip install 'maskbench[{self.extra}]'" if self.extra else f"pip install {' '.join(missing)}"
+        hint = (f"pip install -e \".[{self.extra}]\" in the maskbench checkout, or pip install {' '.join(missing)}"
+                if self.extra else f"pip install {' '.join(missing)}")
         return f"needs {', '.join(missing)} (install with: {hint})"
 
 
@@ -114,11 +117,13 @@ _DISCOVERED = False
 
 def register_solver(name: str, kind: str, summary: str, requires: tuple[str, ...] = (),
                     extra: str | None = None, uses_warm_start: bool = False,
-                    default_warm_start: tuple[str, ...] | str = ()):
+                    default_warm_start: tuple[str, ...] | str = (), settings: SettingTypes | None = None):
     """Decorator registering ``fn`` as solver ``name``.
 
     ``default_warm_start`` lists warm-start specs tried in order; the first whose
-    solvers are all available is used when the caller gives none.
+    solvers are all available is used when the caller gives none. ``settings`` (name → accepted
+    types) is read from the function's keyword parameters unless the function takes
+    ``**settings``, which must then declare them here to have them checked.
     """
     if kind not in KINDS:
         raise ValueError(f"solver kind must be one of {KINDS}, got {kind!r}")
@@ -130,8 +135,9 @@ def register_solver(name: str, kind: str, summary: str, requires: tuple[str, ...
     def decorate(fn):
         if name in _REGISTRY and _REGISTRY[name].function is not fn:
             raise ValueError(f"solver {name!r} registered twice")
+        accepted = settings if settings is not None else signature_settings(fn)
         _REGISTRY[name] = SolverSpec(name, kind, summary, fn, tuple(requires), extra,
-                                     uses_warm_start, tuple(default_warm_start))
+                                     uses_warm_start, tuple(default_warm_start), accepted)
         return fn
 
     return decorate
@@ -173,8 +179,19 @@ def spec(name: str) -> SolverSpec:
         if name in _PLUGIN_ERRORS:
             raise SolverUnavailableError(f"solver {name!r} is unavailable: {_PLUGIN_ERRORS[name]}")
         raise UnknownSolverError(
-            f"unknown solver {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+            f"unknown solver {name!r}{closest(name, _REGISTRY)}; available: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
+
+
+def accepted_settings(name: str) -> SettingTypes | None:
+    """Setting name → accepted types of solver ``name`` (None: not declared, not checked)."""
+    return spec(name).settings
+
+
+def validate_settings(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` of solver ``name`` (the last of a chain) checked and coerced; see :mod:`solvers.settings`."""
+    last, _ = split_chain(name)
+    return check_settings(last, accepted_settings(last), settings)
 
 
 def available_solvers() -> list[SolverInfo]:
@@ -278,6 +295,7 @@ def solve(name: str, problem: MaskProblem, warm_start=None, time_limit: float | 
         raise ValueError(f"time_limit must be positive seconds, got {time_limit!r}")
     if warm_start is not None and not s.uses_warm_start:
         raise ValueError(f"solver {name!r} ({s.kind}) does not take a warm start")
+    settings = check_settings(name, s.settings, settings)
     if warm_start is None and s.uses_warm_start:
         warm_start = next((w for w in s.default_warm_start if is_available(w)), None)
     t0 = time.perf_counter()

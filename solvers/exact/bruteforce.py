@@ -6,8 +6,9 @@ sets) is evaluated as ``zᵀ q z = Σ_j (Z q)_j Z_j`` for chunks ``Z`` of candid
 vectors (a BLAS matrix product per chunk of about 2·10⁵ candidates); the
 minimum is the optimum, so the lower bound equals the objective. An instance
 whose per-row count exceeds ``max_subsets`` (default 5·10⁶) is refused with
-status ``error`` before any work. The time limit is checked between chunks; a
-timed-out row keeps the best set seen, with the trivial bound 0.
+status ``error`` before any work. Candidates are generated lazily, chunk by chunk, and the
+time limit is checked between chunks (so within about a second); a timed-out row keeps the best
+set seen, with the trivial bound 0.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 
 import numpy as np
 
-from solvers.exact.row_pool import exact_settings, solve_rows
+from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows
 from solvers.exact.rows import RowOutcome, RowQP
 from solvers.pattern import NM
 from solvers.registry import register_solver
@@ -34,10 +35,21 @@ def subset_count(sizes: list[int], counts: list[int]) -> int:
 
 
 def _candidate_chunks(row: RowQP):
-    """Yield index arrays ``[C, k]`` of pruned columns covering every feasible set once.
+    """Yield index arrays ``[C, k]`` of pruned columns covering every feasible set once, lazily.
 
-    Mixed-radix enumeration: digit ``t`` picks one of the ``C(|g_t|, c_t)`` subsets of set ``t``.
+    One set (per-row): ``itertools.combinations`` streamed ``CHUNK`` at a time, so memory stays
+    ``O(CHUNK · k)`` however large ``C(d, k)`` is and a time limit is honoured between chunks.
+    Several sets (N:M groups, each small): mixed-radix enumeration, digit ``t`` picks one of the
+    ``C(|g_t|, c_t)`` subsets of set ``t``.
     """
+    if len(row.groups) == 1:
+        group, count = row.groups[0].tolist(), row.counts[0]
+        subsets = itertools.combinations(group, count)
+        while True:
+            chunk = list(itertools.islice(subsets, CHUNK))
+            if not chunk:
+                return
+            yield np.asarray(chunk, dtype=np.int64).reshape(len(chunk), count)
     local = [np.asarray(list(itertools.combinations(g.tolist(), c)), dtype=np.int64).reshape(-1, c)
              for g, c in zip(row.groups, row.counts)]
     radix = [len(x) for x in local]
@@ -72,7 +84,8 @@ def bruteforce_row(row: RowQP, time_limit: float | None, options: dict) -> RowOu
 
 
 @register_solver("bruteforce", "exact", "enumerate every feasible pruning set per row (small d only)",
-                 uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
+                 uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"),
+                 settings=exact_setting_types({"max_subsets": (int,)}))
 def solve_bruteforce(problem, warm_start, time_limit, seed, **settings):
     """Settings: ``max_subsets`` (5e6), plus the common exact settings (see exact_common)."""
     opts = exact_settings(settings, {"max_subsets": MAX_SUBSETS})

@@ -29,7 +29,7 @@ import warnings
 import numpy as np
 
 from solvers.exact.formulations import FORMULATIONS, LinearModel, build
-from solvers.exact.row_pool import exact_settings, solve_rows
+from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows
 from solvers.exact.rows import RowOutcome, RowQP
 from solvers.registry import register_solver
 
@@ -122,7 +122,8 @@ def cbc_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome:
 
 
 @register_solver("cbc", "exact", "CBC (bundled with PuLP) on an exact linearisation (Glover / McCormick), per row",
-                 requires=("pulp",), uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
+                 requires=("pulp",), uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"),
+                 settings=exact_setting_types({"formulation": (str,), "oa_points": (int,)}))
 def solve_cbc(problem, warm_start, time_limit, seed, **settings):
     """Settings: ``formulation`` (glover+oa | glover | mccormick+oa | mccormick), ``oa_points`` (16),
     plus the common exact settings (:mod:`solvers.exact.rows`)."""

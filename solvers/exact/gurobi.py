@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from solvers.exact.row_pool import exact_settings, solve_rows
+from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows
 from solvers.exact.rows import RowOutcome, RowQP
 from solvers.registry import register_solver
 
@@ -70,7 +70,8 @@ def gurobi_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcom
 
 @register_solver("gurobi", "exact", "Gurobi native MIQP per row (size-limited with the pip licence)",
                  requires=("gurobipy",), extra="gurobi", uses_warm_start=True,
-                 default_warm_start=("wanda+swap", "wanda"))
+                 default_warm_start=("wanda+swap", "wanda"),
+                 settings=exact_setting_types({}))
 def solve_gurobi(problem, warm_start, time_limit, seed, **settings):
     """Settings: the common exact settings (:mod:`solvers.exact.rows`)."""
     opts = exact_settings(settings, {})

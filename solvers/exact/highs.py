@@ -40,7 +40,7 @@ import time
 import numpy as np
 
 from solvers.exact.formulations import FORMULATIONS, build
-from solvers.exact.row_pool import exact_settings, solve_rows
+from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows
 from solvers.exact.rows import RowOutcome, RowQP
 from solvers.registry import register_solver
 
@@ -100,7 +100,8 @@ def highs_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome
 
 
 @register_solver("highs", "exact", "HiGHS MIP on an exact linearisation (McCormick / Glover), per row",
-                 requires=("highspy",), uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
+                 requires=("highspy",), uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"),
+                 settings=exact_setting_types({"formulation": (str,), "oa_points": (int,)}))
 def solve_highs(problem, warm_start, time_limit, seed, **settings):
     """Settings: ``formulation`` (glover+oa | glover | mccormick+oa | mccormick), ``oa_points`` (16),
     plus the common exact settings (:mod:`solvers.exact.rows`)."""

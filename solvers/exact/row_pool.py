@@ -34,7 +34,15 @@ GAP_TOL = 1e-6
 AGREE_RTOL, AGREE_ATOL = 1e-6, 1e-9
 """Backend objective vs our float64 value of its mask (normalised scale)."""
 
-COMMON_SETTINGS = ("row_time_limit", "workers", "gap_tol", "threads", "progress", "reduce")
+COMMON_SETTING_TYPES = {"row_time_limit": (float, type(None)), "workers": (int,), "gap_tol": (float,),
+                        "threads": (int,), "progress": (bool,), "reduce": (bool,)}
+"""The settings every exact backend accepts, with their types (see :mod:`solvers.settings`)."""
+COMMON_SETTINGS = tuple(COMMON_SETTING_TYPES)
+
+
+def exact_setting_types(own: dict[str, tuple[type, ...]]) -> dict[str, tuple[type, ...]]:
+    """The common settings plus a backend's ``own``: what it declares to the registry."""
+    return {**COMMON_SETTING_TYPES, **own}
 
 def exact_settings(settings: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
     """Validate ``settings`` against the common ones plus the backend's ``own`` defaults."""

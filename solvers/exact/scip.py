@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from solvers.exact.row_pool import exact_settings, solve_rows
+from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows
 from solvers.exact.rows import RowOutcome, RowQP
 from solvers.registry import register_solver
 
@@ -95,7 +95,8 @@ def scip_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome:
 
 @register_solver("scip", "exact", "SCIP (pyscipopt) on the convex row QP in second-order-cone form, per row",
                  requires=("pyscipopt",), extra="scip", uses_warm_start=True,
-                 default_warm_start=("wanda+swap", "wanda"))
+                 default_warm_start=("wanda+swap", "wanda"),
+                 settings=exact_setting_types({"formulation": (str,)}))
 def solve_scip(problem, warm_start, time_limit, seed, **settings):
     """Settings: ``formulation`` (soc | quad) plus the common exact settings (:mod:`solvers.exact.rows`)."""
     opts = exact_settings(settings, {"formulation": "soc"})

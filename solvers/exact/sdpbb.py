@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from solvers.exact.row_pool import exact_settings, solve_rows
+from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows
 from solvers.exact.rows import RowOutcome, RowQP, diagonal_start
 from solvers.exact.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
 from solvers.registry import register_solver
@@ -253,7 +253,8 @@ def sdpbb_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome
 
 
 @register_solver("sdpbb", "exact", "branch-and-bound on Shor SDP bounds (barrier method, pure torch), per row",
-                 uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
+                 uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"),
+                 settings=exact_setting_types({"node_limit": (int, type(None))}))
 def solve_sdpbb(problem, warm_start, time_limit, seed, **settings):
     """Settings: ``node_limit`` (None = unlimited nodes per row), plus the common exact settings
     (:mod:`solvers.exact.rows`). Deterministic; ``seed`` is unused."""

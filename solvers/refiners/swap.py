@@ -29,6 +29,7 @@ import time
 
 import torch
 
+from solvers.device import pick_device
 from solvers.objective import check_feasible, row_objectives
 from solvers.pattern import NM
 from solvers.problem import MaskProblem
@@ -37,13 +38,6 @@ from solvers.registry import register_solver
 from solvers.result import FEASIBLE, ITERATION_LIMIT, TIME_LIMIT, make_result
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
-
-def pick_device(device: str | torch.device | None) -> torch.device:
-    """``device`` or, when None / "auto", CUDA when present, else CPU."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def default_max_iters(problem: MaskProblem) -> int:
