@@ -1,10 +1,12 @@
+"""The problem (solvers.problem): validation naming the fault, Gram accumulation, crops, instance ids."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from solvers import NM, GramAccumulator, MaskProblem, PatternError, PerRow, ProblemError, parse_pattern
+from solvers import NM, GramAccumulator, MaskProblem, PatternError, PerRow, ProblemError
 from solvers.synthetic import generate
 
 
@@ -32,11 +34,6 @@ def test_valid_problem_and_properties():
     # positive diagonal, symmetric, but eigenvalue -1 (7-fold): not PSD
     (dict(weight=torch.randn(3, 8), gram=2 * torch.ones(8, 8, dtype=torch.float64) - torch.eye(8, dtype=torch.float64),
           pattern=PerRow(1)), "not positive semidefinite: smallest eigenvalue -1"),
-    (dict(weight=torch.randn(3, 8), gram=_psd(8), pattern=PerRow(9)), r"k=9 is outside \[0, d_in=8\]"),
-    (dict(weight=torch.randn(3, 8), gram=_psd(8), pattern=PerRow(-1)), "outside"),
-    (dict(weight=torch.randn(3, 8), gram=_psd(8), pattern=NM(2, 3)), "M=3 does not divide d_in=8"),
-    (dict(weight=torch.randn(3, 8), gram=_psd(8), pattern=NM(0, 4)), r"N=0 is outside \[1, M=4\]"),
-    (dict(weight=torch.randn(3, 8), gram=_psd(8), pattern=NM(5, 4)), "N=5 is outside"),
     (dict(weight=torch.randn(3, 8), gram=_psd(8), pattern=PerRow(1), input_mean=torch.zeros(5)), "input_mean"),
 ])
 def test_invalid_inputs_raise_naming_the_problem(kwargs, message):
@@ -74,29 +71,15 @@ def test_gram_accumulator_streams_equal_one_shot():
         acc.update(torch.randn(4, 5))
 
 
-def test_parse_pattern():
-    assert parse_pattern("2:4") == NM(2, 4)
-    assert parse_pattern("per-row", d_in=10, sparsity=0.6) == PerRow(6)
-    with pytest.raises(PatternError):
-        parse_pattern("half")
-
-
-def test_synthetic_instances_are_seeded_and_llm_like():
-    a = generate(family="small", d_in=64, d_out=4, seed=5)
-    b = generate(family="small", d_in=64, d_out=4, seed=5)
-    c = generate(family="small", d_in=64, d_out=4, seed=6)
-    assert a.instance_id() == b.instance_id() != c.instance_id()
-    diag = torch.diagonal(a.gram)
-    assert float(diag.max() / diag.median()) >= 100.0 ** 2  # outlier channel 100-1000x median scale
-    assert float(torch.linalg.cond(a.gram)) >= 1e4
-    with pytest.raises(ValueError, match="family 'tiny' needs d_in"):
-        generate(family="tiny", d_in=64)
-    dead = generate(family="tiny", d_in=16, dead_fraction=0.25)
-    assert int((torch.diagonal(dead.gram) == 0).sum()) == 4
-
-
 def test_crop_matches_sub_blocks():
     p = generate(family="small", d_in=32, d_out=6, seed=0)
     q = p.crop([1, 4], [0, 3, 5, 7], PerRow(2))
     assert torch.equal(q.gram, p.gram[[0, 3, 5, 7]][:, [0, 3, 5, 7]])
     assert torch.equal(q.weight, p.weight[[1, 4]][:, [0, 3, 5, 7]])
+
+
+def test_instance_id_ignores_provenance():
+    p = generate(family="tiny", seed=0)
+    q = type(p)(p.weight, p.gram, p.pattern, metadata={"model": "other"})
+    assert p.instance_id() == q.instance_id()
+    assert p.instance_id() != p.with_pattern(NM(2, 4)).instance_id()

@@ -1,3 +1,5 @@
+"""The solver registry (solvers.registry): availability, warm starts, the chain syntax, recorded settings."""
+
 import pytest
 import torch
 
@@ -10,7 +12,7 @@ from solvers import (
     register_solver,
     solve,
 )
-from solvers.registry import _REGISTRY, resolve_warm_start
+from solvers.registry import _REGISTRY, chain_name, format_chain, parse_chain, resolve_warm_start, split_chain
 from solvers.result import make_result
 from solvers.synthetic import generate
 
@@ -73,3 +75,53 @@ def test_results_record_settings_versions_and_timing():
     assert "torch" in r.versions and r.solve_seconds > 0
     with pytest.raises(ValueError, match="time_limit"):
         solve("wanda", generate(family="tiny"), time_limit=-1)
+
+
+@pytest.mark.parametrize("name, parts", [
+    ("wanda", ("wanda",)),
+    ("wanda+swap", ("wanda", "swap")),
+    ("magnitude+swap+dsnot", ("magnitude", "swap", "dsnot")),
+])
+def test_parse_and_format_chain_round_trip(name, parts):
+    assert parse_chain(name) == parts
+    assert format_chain(parts) == name
+    assert format_chain(parse_chain(name)) == name
+
+
+def test_parse_chain_strips_whitespace_around_links():
+    assert parse_chain(" wanda + swap ") == ("wanda", "swap")
+    assert format_chain(parse_chain("wanda +swap+ dsnot")) == "wanda+swap+dsnot"
+
+
+@pytest.mark.parametrize("name", ["wanda++swap", "", "+swap", "wanda+", " + "])
+def test_malformed_chains_are_refused(name):
+    with pytest.raises(ValueError, match="malformed solver name or chain"):
+        parse_chain(name)
+    with pytest.raises(ValueError, match="malformed solver name or chain"):
+        solve(name, generate(family="tiny", seed=0))
+
+
+def test_chain_name_and_split_chain_are_inverse():
+    assert chain_name("swap", None) == "swap"
+    assert chain_name("swap", "wanda") == "wanda+swap"
+    assert chain_name("swap", "wanda+swap") == "wanda+swap+swap"
+    assert split_chain("wanda") == ("wanda", None)
+    assert split_chain("wanda+swap+dsnot") == ("dsnot", "wanda+swap")
+    for name in ("wanda", "wanda+swap", "wanda+swap+swap", "magnitude+swap+dsnot"):
+        assert chain_name(*split_chain(name)) == name
+
+
+def test_solver_names_cannot_contain_the_chain_separator():
+    with pytest.raises(ValueError, match="free of"):
+        register_solver("wanda+x", "baseline", "a chain is not a name")
+
+
+def test_a_repeated_solver_in_a_warm_start_chain_keeps_its_full_label():
+    """Each link is labelled by its position: ``"wanda+swap+swap"`` is not cut back to ``"wanda+swap"``."""
+    p = generate(family="small", d_in=32, d_out=4, seed=1)
+    ws = resolve_warm_start(p, "wanda+swap+swap")
+    assert ws.label == "wanda+swap+swap"
+    refined = solve("swap", p, warm_start="wanda+swap+swap")
+    assert refined.warm_start == "wanda+swap+swap"
+    assert refined.warm_start_objective == pytest.approx(solve("wanda+swap+swap", p).objective, rel=1e-12)
+    assert solve("wanda+swap+swap", p).warm_start == "wanda+swap"
