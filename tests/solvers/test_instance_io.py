@@ -58,5 +58,25 @@ def test_truncated_and_malformed_files_fail_cleanly(tmp_path):
               metadata={"pattern": "per-row", "k": "9"})
     with pytest.raises(InstanceFileError, match="k=9"):
         load_instance(tmp_path / "badk.safetensors")
+    save_file({"other": torch.zeros(2)}, str(tmp_path / "nomask.safetensors"), metadata={"format": "maskbench-mask"})
     with pytest.raises(InstanceFileError, match="no tensor named 'mask'"):
-        load_mask(path)
+        load_mask(tmp_path / "nomask.safetensors")
+
+
+def test_an_instance_file_is_refused_as_a_mask(tmp_path):
+    problem = generate(family="tiny", d_in=12, d_out=3, seed=0)
+    save_instance(problem, tmp_path / "inst.safetensors")
+    with pytest.raises(InstanceFileError, match="maskbench-instance"):
+        load_mask(tmp_path / "inst.safetensors")
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    problem = generate(family="tiny", d_in=12, d_out=3, seed=0)
+    save_instance(problem, tmp_path / "inst.safetensors")
+    save_mask(solve("wanda", problem).mask, tmp_path / "mask.safetensors")
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("inst.safetensors", "mask.safetensors"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask

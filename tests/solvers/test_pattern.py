@@ -36,8 +36,12 @@ def test_metadata_round_trip(pattern):
 
 
 @pytest.mark.parametrize("meta, message", [
-    ({"pattern": "per-row"}, "incomplete"),
-    ({"pattern": "n:m", "n": "2", "m": "four"}, "not integer"),
+    ({"pattern": "per-row"}, "lacks 'k'"),
+    ({"pattern": "n:m", "n": "2", "m": "four"}, "plain integer"),
+    ({"pattern": "per-row", "k": " 16 "}, "plain integer"),
+    ({"pattern": "per-row", "k": "1_6"}, "plain integer"),
+    ({"pattern": "per-row", "k": "+16"}, "plain integer"),
+    ({"pattern": "n:m", "n": "2", "m": "4.0"}, "plain integer"),
     ({"pattern": "blocks"}, "unknown pattern kind 'blocks'"),
     ({}, "unknown pattern kind None"),
 ])

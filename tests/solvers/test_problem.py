@@ -83,3 +83,12 @@ def test_instance_id_ignores_provenance():
     q = type(p)(p.weight, p.gram, p.pattern, metadata={"model": "other"})
     assert p.instance_id() == q.instance_id()
     assert p.instance_id() != p.with_pattern(NM(2, 4)).instance_id()
+
+
+@pytest.mark.parametrize("w_scale,g_scale", [(1e-300, 1.0), (1.0, 1e-300), (1e160, 1.0)])
+def test_objective_scale_outside_float64_is_refused(w_scale, g_scale):
+    """Near 1e-300 every loss term underflows to 0 and every mask looked optimal with objective 0."""
+    w = torch.randn(3, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * w_scale
+    with pytest.raises(ProblemError, match="rescale"):
+        MaskProblem(w, _psd(8) * g_scale, PerRow(4))
+    MaskProblem(w / w_scale, _psd(8), PerRow(4))  # the same data at a sane scale is fine
