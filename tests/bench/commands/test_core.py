@@ -35,8 +35,9 @@ def test_generate_solve_eval_round_trip(cli, tmp_path):
     out = cli("solve", inst, "--solver", "wanda", "--out", mask, "--json", check=True).stdout
     data = json.loads(out)
     for key in ("solver", "status", "objective", "lower_bound", "gap", "build_seconds", "solve_seconds",
-                "iterations", "instance_id", "d_out", "d_in"):
-        assert key in data
+                "iterations", "settings", "verified", "instance_id", "d_out", "d_in", "pattern"):
+        assert key in data  # SolveResult.summary() plus the instance fields
+    assert data["verified"] is True and data["pattern"] == "2:4"
     assert data["instance_id"] == problem.instance_id() and data["status"] == "feasible"
     ev = json.loads(cli("eval", inst, mask, "--json", check=True).stdout)
     assert ev["objective"] == data["objective"]
