@@ -2,6 +2,8 @@
 
 import sqlite3
 
+import pytest
+
 
 def test_identical_rerun_passes(two_runs, cli):
     tmp, store, r1, r2 = two_runs
@@ -11,6 +13,7 @@ def test_identical_rerun_passes(two_runs, cli):
     assert "median time ratio" in proc.stdout  # same machine: timings reported
 
 
+@pytest.mark.slow
 def test_injected_regressions_are_detected(two_runs, cli, tmp_path):
     tmp, store, r1, r2 = two_runs
     db = tmp_path / "hacked.sqlite"

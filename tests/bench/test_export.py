@@ -1,9 +1,12 @@
 """Exported CSV baselines: written by ``maskbench export``, read back as a compare source."""
 
+import pytest
+
 from bench.compare import compare
 from bench.export import load_source
 
 
+@pytest.mark.slow
 def test_exported_csv_baseline_round_trip(two_runs, cli, tmp_path):
     tmp, store, r1, r2 = two_runs
     csv = tmp_path / "baseline.csv"

@@ -75,6 +75,7 @@ def _count(db: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_loses_nothing_and_recomputes_nothing(tmp_path, repo_root):
     suite = tmp_path / "kill.toml"
     suite.write_text("""
@@ -123,6 +124,7 @@ def test_two_concurrent_runners_on_one_store(tmp_path, repo_root, write_suite):
         assert len(store.results(run["id"])) == 12 and run["status"] == "finished"
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_same_objectives_as_local(tmp_path, write_suite):
     suite = load_suite(str(write_suite(tmp_path)))
     local_store, dask_store = ResultStore(tmp_path / "l.sqlite"), ResultStore(tmp_path / "d.sqlite")

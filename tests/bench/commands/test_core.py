@@ -26,6 +26,7 @@ def test_solvers_table(cli):
     assert {"name", "kind", "available", "reason"} <= set(rows[0])
 
 
+@pytest.mark.slow
 def test_generate_solve_eval_round_trip(cli, tmp_path):
     inst, mask = tmp_path / "i.safetensors", tmp_path / "m.safetensors"
     cli("generate", "--family", "small", "--d-in", "32", "--d-out", "8", "--sparsity", "0.5", "--pattern", "2:4",
@@ -43,6 +44,7 @@ def test_generate_solve_eval_round_trip(cli, tmp_path):
     assert ev["objective"] == data["objective"]
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_line(cli, tmp_path):
     proc = cli("solve", tmp_path / "missing.safetensors", "--solver", "wanda")
     assert proc.returncode == 2 and "maskbench: error:" in proc.stderr and "Traceback" not in proc.stderr

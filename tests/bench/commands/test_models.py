@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from solvers import load_instance
 
 
+@pytest.mark.slow
 def test_prune_json_and_save(cli, tiny_llama_dir, tmp_path):
     out = tmp_path / "pruned"
     proc = cli("prune", tiny_llama_dir, "--solver", "sparsegpt", "--warm-start", "wanda", "--sparsity", "0.5",
@@ -48,6 +50,7 @@ def test_prune_table_two_four_with_text_file(tiny_llama_dir, tmp_path, capsys):
     assert "calibration=corpus.txt" in out and "propagation=dense" in out
 
 
+@pytest.mark.slow
 def test_extract_writes_instances_and_crops(cli, tiny_llama_dir, tmp_path):
     out = tmp_path / "inst"
     cli("extract", tiny_llama_dir, "--layers", "*.1.mlp.*", "--out", out, "--nsamples", "4", "--seqlen", "32",
