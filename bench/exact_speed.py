@@ -36,7 +36,7 @@ from solvers.registry import is_available, resolve_warm_start
 
 DEFAULT_D = (16, 24, 32, 48, 64, 96, 128)
 BACKENDS = ("sdpbb", "highs", "cbc", "scip", "gurobi")
-CACHE = Path("results/exact-bench/smollm2-l10-qproj.safetensors")  # results/ is git-ignored
+CACHE = Path("results/exact-bench/smollm2-l10-qproj-w512-s0.safetensors")  # results/ is git-ignored
 
 
 def synthetic_row(d: int, seed: int):

@@ -13,24 +13,11 @@ import hashlib
 import json
 from pathlib import Path
 
+from bench.model_source import materialise_model
 from bench.suites import SuiteError, expand_generated
-from bench.tasks import InstanceRef
-from solvers import load_instance, save_instance
+from bench.tasks import InstanceRef, instance_ref
+from solvers import save_instance
 from solvers.synthetic import SyntheticSpec, generate
-
-
-def instance_ref(path: Path) -> InstanceRef:
-    problem = load_instance(path)
-    meta = problem.metadata
-    if "crop" in meta:
-        family = f"crop-d{problem.d_in}"
-    elif "layer" in meta:
-        family = "layer"
-    else:
-        family = meta.get("family", meta.get("source", "file"))
-    info = {**meta, "d_out": problem.d_out, "d_in": problem.d_in, "pattern": problem.pattern.describe(),
-            "family": family}
-    return InstanceRef(str(path), problem.instance_id(), info)
 
 
 def materialise_generated(src: dict, cache: Path) -> list[InstanceRef]:
@@ -73,8 +60,6 @@ def materialise(sources: list[dict], base_dir: Path, cache: Path, log=print) -> 
         elif kind == "files":
             refs += materialise_files(src, base_dir)
         else:
-            from bench.model_source import materialise_model
-
             refs += materialise_model(src, cache, log)
     seen, unique = set(), []
     for ref in refs:

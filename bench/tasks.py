@@ -7,13 +7,13 @@ returned row then has status ``error`` and the message.
 
 from __future__ import annotations
 
-import json
-import math
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from bench.jsonout import json_ready, json_text
 from bench.suites import PruneConfig, SolverConfig
 
 
@@ -34,19 +34,29 @@ class Task:
     prune: PruneConfig | None = None
 
 
+def instance_ref(path: Path) -> InstanceRef:
+    """Load (and so validate) an instance file; its id and the metadata reports group by.
+
+    ``family`` is ``crop-d<d_in>`` for crops, ``layer`` for full real layers, else the
+    generator's family (or the file's ``source``).
+    """
+    from solvers import load_instance
+
+    problem = load_instance(path)
+    meta = problem.metadata
+    if "crop" in meta:
+        family = f"crop-d{problem.d_in}"
+    elif "layer" in meta:
+        family = "layer"
+    else:
+        family = meta.get("family", meta.get("source", "file"))
+    info = {**meta, "d_out": problem.d_out, "d_in": problem.d_in, "pattern": problem.pattern.describe(),
+            "family": family}
+    return InstanceRef(str(path), problem.instance_id(), info)
+
+
 def task_key(instance_id: str, config: SolverConfig) -> str:
     return f"{instance_id}:{config.key}"
-
-
-def _finite(x):
-    return x if isinstance(x, (int, float)) and math.isfinite(x) else None
-
-
-def _jsonable(obj):
-    try:
-        return json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
-    except (TypeError, ValueError):
-        return json.dumps(str(obj))
 
 
 def run_task(task: Task, threads: int = 1) -> dict[str, Any]:
@@ -65,8 +75,8 @@ def run_task(task: Task, threads: int = 1) -> dict[str, Any]:
     kind = spec(cfg.name).kind
     row: dict[str, Any] = {
         "task_key": task.key, "instance_id": task.instance.instance_id,
-        "instance_json": json.dumps(task.instance.info), "solver": cfg.display, "solver_name": cfg.name,
-        "settings_json": _jsonable(cfg.settings), "settings_hash": cfg.key, "warm_start": cfg.warm_start,
+        "instance_json": json_text(task.instance.info), "solver": cfg.display, "solver_name": cfg.name,
+        "settings_json": json_text(cfg.settings), "settings_hash": cfg.key, "warm_start": cfg.warm_start,
     }
     settings = dict(cfg.settings)
     if kind == "exact":
@@ -78,16 +88,16 @@ def run_task(task: Task, threads: int = 1) -> dict[str, Any]:
         result = solve(cfg.name, problem, warm_start=cfg.warm_start, time_limit=cfg.time_limit, **settings)
     except Exception as exc:  # recorded, never fatal to the run
         row.update(status="error", objective=None, verified=0, solve_seconds=time.perf_counter() - t0,
-                   message=f"{type(exc).__name__}: {exc}", extra_json=json.dumps(
+                   message=f"{type(exc).__name__}: {exc}", extra_json=json_text(
                        {"traceback": traceback.format_exc(limit=8), "solver_kind": kind}))
         return row
     extra = dict(result.extra)
     extra["warm_start_objective"] = result.warm_start_objective
     extra["solver_kind"] = kind
     row.update(
-        status=result.status, objective=_finite(result.objective), lower_bound=_finite(result.lower_bound),
-        gap=_finite(result.gap), build_seconds=result.build_seconds, solve_seconds=result.solve_seconds,
-        iterations=result.iterations, nodes=result.nodes, trace_json=_jsonable(result.trace),
-        verified=int(result.verified), message=result.message, extra_json=_jsonable(extra),
+        status=result.status, objective=json_ready(result.objective), lower_bound=json_ready(result.lower_bound),
+        gap=json_ready(result.gap), build_seconds=result.build_seconds, solve_seconds=result.solve_seconds,
+        iterations=result.iterations, nodes=result.nodes, trace_json=json_text(result.trace),
+        verified=int(result.verified), message=result.message, extra_json=json_text(extra),
     )
     return row

@@ -1,7 +1,9 @@
 """Assemble a report — Markdown plus a self-contained HTML page with PNG figures.
 
-Input: DataFrames read from a results store (results rows and prune rows) and a header
-dict (suite, run, commit, machine, versions). Nothing here runs a solver or a model.
+Input: plain DataFrames (results rows and prune rows, as :mod:`bench.reporting` reads them
+from a results store) and a header dict (suite, run, commit, machine, versions). The
+results rows go through :func:`prepare` once; :func:`render_report` takes the prepared
+frame. Nothing here runs a solver or a model, or opens a store.
 """
 
 from __future__ import annotations
@@ -44,11 +46,13 @@ def prepare(results: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def build_report(results: pd.DataFrame, prune: pd.DataFrame, header: dict, out_dir: str | Path) -> list[Path]:
-    """Write ``report.md``, ``report.html`` and ``fig_*.png`` into ``out_dir``; return the paths."""
+def render_report(frame: pd.DataFrame, prune: pd.DataFrame, header: dict, out_dir: str | Path) -> list[Path]:
+    """Write ``report.md``, ``report.html`` and ``fig_*.png`` into ``out_dir``; return the paths.
+
+    ``frame`` is the output of :func:`prepare` (this run's rows with gaps to the references).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    frame = prepare(results)
     tables: dict[str, pd.DataFrame] = {}
     figs: dict[str, list[Path]] = {k: [] for k, _, _ in SECTIONS}
     if not frame.empty:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
 
+from bench.jsonout import json_ready, json_text
+from bench.set_options import parse_set_options
 from solvers import available_solvers, evaluate, generate, load_instance, load_mask, save_instance, save_mask, solve
 from solvers.synthetic import FAMILIES, SyntheticSpec
 
@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_solvers(args) -> int:
     infos = available_solvers()
     if args.json:
-        print(json.dumps([i.__dict__ for i in infos], indent=2))
+        print(json_text([i.__dict__ for i in infos], indent=2))
         return 0
     print(f"{'name':<12} {'kind':<9} {'available':<10} summary / reason")
     for i in infos:
@@ -71,45 +71,21 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def parse_settings(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
-def json_float(x):
-    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
-
-
 def cmd_solve(args) -> int:
     problem = load_instance(args.instance)
     warm = args.warm_start
     if warm is not None and (warm.endswith(".safetensors") or "/" in warm):
         warm = load_mask(warm)[0]
     result = solve(args.solver, problem, warm_start=warm, time_limit=args.time_limit, seed=args.seed,
-                   **parse_settings(args.set))
+                   **parse_set_options(args.set))
     iid = problem.instance_id()
     if args.out and result.mask is not None:
         save_mask(result.mask, args.out, {"instance_id": iid, "solver": args.solver,
                                           "objective": repr(result.objective)})
-    summary = {
-        "solver": args.solver, "status": result.status, "objective": json_float(result.objective),
-        "lower_bound": json_float(result.lower_bound), "gap": json_float(result.gap),
-        "build_seconds": result.build_seconds, "solve_seconds": result.solve_seconds,
-        "iterations": result.iterations, "nodes": result.nodes, "warm_start": result.warm_start,
-        "warm_start_objective": json_float(result.warm_start_objective), "instance_id": iid,
-        "d_out": problem.d_out, "d_in": problem.d_in, "pattern": problem.pattern.describe(),
-        "message": result.message, "extra": result.extra,
-    }
+    summary = json_ready({**result.summary(), "instance_id": iid, "d_out": problem.d_out, "d_in": problem.d_in,
+                          "pattern": problem.pattern.describe()})
     if args.json:
-        print(json.dumps(summary))
+        print(json_text(summary))
     else:
         for key, value in summary.items():
             if value not in (None, "", {}):
@@ -123,7 +99,7 @@ def cmd_eval(args) -> int:
     mask, rows = evaluate(problem, mask)
     total = float(rows.sum())
     if args.json:
-        print(json.dumps({"instance_id": problem.instance_id(), "objective": total, "feasible": True,
+        print(json_text({"instance_id": problem.instance_id(), "objective": total, "feasible": True,
                           "pattern": problem.pattern.describe()}))
     else:
         print(f"feasible for {problem.pattern.describe()}; objective {total:.12g}")

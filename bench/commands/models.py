@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
-from bench.commands.core import json_float, parse_settings
+from bench.jsonout import json_text
+from bench.set_options import parse_set_options
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -82,7 +82,7 @@ def cmd_prune(args) -> int:
 
     t0 = time.perf_counter()
     settings = PruneSettings(args.solver, args.sparsity, args.pattern, args.warm_start, args.propagation,
-                             args.engine, args.seed, args.time_limit, parse_settings(args.set), args.batch_size)
+                             args.engine, args.seed, args.time_limit, parse_set_options(args.set), args.batch_size)
     session = _session(args, args.propagation)
     loaded, data, meta = session.loaded, session.data, session.metadata
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
@@ -102,12 +102,11 @@ def cmd_prune(args) -> int:
     seconds = time.perf_counter() - t0
     warm = next((r.warm_start for r in report.layers if r.warm_start), None)
     if args.json:
-        print(json.dumps({
+        print(json_text({
             "model": loaded.name, "solver": args.solver, "warm_start": warm, "sparsity": settings.effective_sparsity,
-            "pattern": args.pattern,
-            "dense_ppl": json_float(dense.ppl), "pruned_ppl": json_float(pruned.ppl), "seconds": seconds,
-            "layers": [{"name": r.name, "shape": r.shape, "warm_start_objective": json_float(r.warm_start_objective),
-                        "objective": json_float(r.objective), "kind": r.kind, "status": r.status,
+            "pattern": args.pattern, "dense_ppl": dense.ppl, "pruned_ppl": pruned.ppl, "seconds": seconds,
+            "layers": [{"name": r.name, "shape": r.shape, "warm_start_objective": r.warm_start_objective,
+                        "objective": r.objective, "kind": r.kind, "status": r.status,
                         "warm_start_role": r.warm_start_role, "solve_seconds": r.solve_seconds}
                        for r in report.layers],
             "protocol": meta, "stage_seconds": stages, "eval_windows": pruned.windows, "saved": args.save,
@@ -143,7 +142,7 @@ def cmd_extract(args) -> int:
                                  not args.no_progress)
     seconds = time.perf_counter() - t0
     if args.json:
-        print(json.dumps({"model": loaded.name, "out": args.out, "instances": manifest, "protocol": session.metadata,
+        print(json_text({"model": loaded.name, "out": args.out, "instances": manifest, "protocol": session.metadata,
                           "seconds": seconds}))
         return 0
     for item in manifest:

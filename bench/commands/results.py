@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import sys
 from pathlib import Path
 
-import pandas as pd
-
+from bench.reporting import write_report
 from bench.store import DEFAULT_STORE, ResultStore
 
 
@@ -62,33 +59,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_compare)
 
 
-def _report_header(store: ResultStore, run: dict) -> dict:
-    return {"suite": run["suite"], "run": run["id"], "git_commit": run["git_commit"],
-            "git_dirty": bool(run["git_dirty"]), "machine": json.loads(run["machine_json"]),
-            "started": dt.datetime.fromtimestamp(run["started_at"]).isoformat(timespec="seconds"),
-            "store": str(store.path)}
-
-
-def report_rows(store: ResultStore, run: dict) -> pd.DataFrame:
-    """The run's results plus, flagged ``_this = False``, other runs' results on the same instances:
-    references use every result of the store (the best proven optimum known)."""
-    results = pd.DataFrame(store.results(run["id"]))
-    if results.empty:
-        return results
-    everything = pd.DataFrame(store.results())
-    others = everything[everything["instance_id"].isin(results["instance_id"]) & (everything["run_id"] != run["id"])]
-    results = results.assign(_this=True)
-    return pd.concat([results, others.assign(_this=False)], ignore_index=True) if not others.empty else results
-
-
-def write_report(store: ResultStore, run_id: int | None, out: str | Path) -> list[Path]:
-    from reports.build import build_report
-
-    run = store.run(run_id)
-    prune = pd.DataFrame(store.prune_results(run["id"]))
-    return build_report(report_rows(store, run), prune, _report_header(store, run), out)
-
-
 def cmd_run(args) -> int:
     from bench.runner import run_suite
     from bench.suites import load_suite
@@ -102,26 +72,16 @@ def cmd_run(args) -> int:
           f"{summary.done} done now, {summary.errors} errors) in {store.path}")
     if not args.no_report:
         out = Path(args.report_dir or store.path.parent / f"report-{suite.name}")
-        files = write_report(store, summary.run_id, out)
-        gap = out / "report.md"
-        print(f"report: {gap} and {out / 'report.html'} ({len(files) - 2} figures)")
-        _print_gap_summary(store, summary.run_id)
+        report = write_report(store, summary.run_id, out)
+        print(f"report: {out / 'report.md'} and {out / 'report.html'} ({len(report.files) - 2} figures)")
+        if not report.gap.empty:
+            print(report.gap.to_string())
     return 0
-
-
-def _print_gap_summary(store: ResultStore, run_id: int) -> None:
-    from reports.build import prepare
-    from reports.tables import gap_table
-
-    frame = prepare(report_rows(store, store.run(run_id)))
-    if not frame.empty:
-        print(gap_table(frame).to_string())
 
 
 def cmd_report(args) -> int:
     store = ResultStore(args.store, create=False)
-    files = write_report(store, args.run, args.out)
-    for f in files:
+    for f in write_report(store, args.run, args.out).files:
         print(f)
     return 0
 

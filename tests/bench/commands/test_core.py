@@ -26,6 +26,7 @@ def test_solvers_table(cli):
     assert {"name", "kind", "available", "reason"} <= set(rows[0])
 
 
+@pytest.mark.slow
 def test_generate_solve_eval_round_trip(cli, tmp_path):
     inst, mask = tmp_path / "i.safetensors", tmp_path / "m.safetensors"
     cli("generate", "--family", "small", "--d-in", "32", "--d-out", "8", "--sparsity", "0.5", "--pattern", "2:4",
@@ -35,13 +36,15 @@ def test_generate_solve_eval_round_trip(cli, tmp_path):
     out = cli("solve", inst, "--solver", "wanda", "--out", mask, "--json", check=True).stdout
     data = json.loads(out)
     for key in ("solver", "status", "objective", "lower_bound", "gap", "build_seconds", "solve_seconds",
-                "iterations", "instance_id", "d_out", "d_in"):
-        assert key in data
+                "iterations", "settings", "verified", "instance_id", "d_out", "d_in", "pattern"):
+        assert key in data  # SolveResult.summary() plus the instance fields
+    assert data["verified"] is True and data["pattern"] == "2:4"
     assert data["instance_id"] == problem.instance_id() and data["status"] == "feasible"
     ev = json.loads(cli("eval", inst, mask, "--json", check=True).stdout)
     assert ev["objective"] == data["objective"]
 
 
+@pytest.mark.slow
 def test_cli_errors_are_one_line(cli, tmp_path):
     proc = cli("solve", tmp_path / "missing.safetensors", "--solver", "wanda")
     assert proc.returncode == 2 and "maskbench: error:" in proc.stderr and "Traceback" not in proc.stderr

@@ -3,27 +3,20 @@
 import json
 
 import pandas as pd
-import pytest
 
-from bench.commands.results import write_report
+from bench.reporting import write_report
 from bench.runner import run_suite
 from bench.store import ResultStore
 from bench.suites import load_suite
-from tests.models.tiny import save_tiny_llama
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
-
-
-def test_model_instances_and_prune_tasks(tiny_dir, tmp_path):
+def test_model_instances_and_prune_tasks(tiny_llama_dir, tmp_path):
     suite_file = tmp_path / "m.toml"
     suite_file.write_text(f"""
 name = "tinymodel"
 [[instances]]
 kind = "model"
-model = "{tiny_dir}"
+model = "{tiny_llama_dir}"
 layers = ["*.1.mlp.*"]
 crops = 1
 crop_rows = 2
@@ -40,7 +33,7 @@ name = "swap"
 warm_start = "wanda"
 
 [[prune]]
-model = "{tiny_dir}"
+model = "{tiny_llama_dir}"
 solver = "swap"
 warm_start = "wanda"
 nsamples = 4
@@ -48,7 +41,7 @@ seqlen = 32
 eval_windows = 4
 
 [[prune]]
-model = "{tiny_dir}"
+model = "{tiny_llama_dir}"
 solver = "magnitude"
 nsamples = 4
 seqlen = 32
@@ -61,7 +54,7 @@ eval_windows = 4
     # 3 MLP layers of block 1 (gate, up, down), each full + 1 crop, times 2 solver configurations
     assert len(rows) == 12 and summary.errors == 0
     assert {i["family"] for i in infos} == {"layer", "crop-d16"}
-    assert all(i["model"] == tiny_dir.name and i["nsamples"] == "4" and "layer" in i for i in infos)
+    assert all(i["model"] == tiny_llama_dir.name and i["nsamples"] == "4" and "layer" in i for i in infos)
     for r in rows:
         if r["solver"] == "wanda+swap":
             assert r["objective"] <= json.loads(r["extra_json"])["warm_start_objective"] * (1 + 1e-12)
@@ -73,7 +66,7 @@ eval_windows = 4
         assert len(layers) == 14  # 2 blocks x 7 linear layers
     swap = next(p for p in prune if p["solver"] == "swap")
     assert all(rec["objective"] <= rec["warm_start_objective"] * (1 + 1e-9) for rec in json.loads(swap["layers_json"]))
-    files = write_report(store, summary.run_id, tmp_path / "rep")
+    files = write_report(store, summary.run_id, tmp_path / "rep").files
     md = (tmp_path / "rep" / "report.md").read_text()
     table = pd.DataFrame(prune)
     assert f"{table['pruned_ppl'].min():.3f}"[:5] in md and "wanda+swap" in md

@@ -10,17 +10,18 @@ from models.sequential import PruneSettings, prune_model
 from solvers import objective, solve
 from solvers.pattern import PerRow
 from solvers.problem import MaskProblem
-from tests.models.test_models_capture import reference_inputs
-from tests.models.tiny import ARCHS, random_windows, tiny_model
-
-WINDOWS = random_windows(6, 16)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.fixture
+def windows(random_windows) -> torch.Tensor:
+    """Six seeded 16-token calibration windows."""
+    return random_windows(6, 16)
+
+
 @pytest.mark.parametrize("solver", ["wanda", "magnitude", "sparsegpt"])
-def test_per_row_sparsity_is_exact(arch, solver):
+def test_per_row_sparsity_is_exact(arch, solver, tiny_model, windows):
     model = tiny_model(arch)
-    report = prune_model(model, WINDOWS, PruneSettings(solver, sparsity=0.6), progress=False)
+    report = prune_model(model, windows, PruneSettings(solver, sparsity=0.6), progress=False)
     assert len(report.layers) == sum(len(b) for b in block_layers(model))
     for blk in block_layers(model):
         for lay in blk:
@@ -31,10 +32,9 @@ def test_per_row_sparsity_is_exact(arch, solver):
                for r in report.layers)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_two_four_pattern_is_exact(arch):
+def test_two_four_pattern_is_exact(arch, tiny_model, windows):
     model = tiny_model(arch)
-    report = prune_model(model, WINDOWS, PruneSettings("wanda", pattern="2:4"), progress=False)
+    report = prune_model(model, windows, PruneSettings("wanda", pattern="2:4"), progress=False)
     assert {r.pattern for r in report.layers} == {"2:4"}
     for blk in block_layers(model):
         for lay in blk:
@@ -43,13 +43,12 @@ def test_two_four_pattern_is_exact(arch):
             assert (zeros == 2).all(), lay.name
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_propagation_modes_work_differ_and_engines_agree(arch):
+def test_propagation_modes_work_differ_and_engines_agree(arch, tiny_model, windows):
     results = {}
     for engine in ("replay", "forward"):
         for prop in ("pruned", "dense"):
             model = tiny_model(arch)
-            report = prune_model(model, WINDOWS, PruneSettings("wanda", propagation=prop, engine=engine),
+            report = prune_model(model, windows, PruneSettings("wanda", propagation=prop, engine=engine),
                                  progress=False)
             results[engine, prop] = ([r.objective for r in report.layers], [r.block for r in report.layers],
                                      [lay.weight().clone() for blk in block_layers(model) for lay in blk])
@@ -65,13 +64,13 @@ def test_propagation_modes_work_differ_and_engines_agree(arch):
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "llama"])
-def test_recorded_objective_matches_statistics_of_manual_forward(arch):
+def test_recorded_objective_matches_statistics_of_manual_forward(arch, tiny_model, windows, reference_inputs):
     """Dense propagation: every layer's recorded f(M) equals f on XᵀX from a plain hooked forward."""
     dense_model = tiny_model(arch)
     layers = [lay for blk in block_layers(dense_model) for lay in blk]
-    x_ref = reference_inputs(dense_model, layers, WINDOWS)
+    x_ref = reference_inputs(dense_model, layers, windows)
     model = tiny_model(arch)
-    report = prune_model(model, WINDOWS, PruneSettings("wanda", propagation="dense"), progress=False)
+    report = prune_model(model, windows, PruneSettings("wanda", propagation="dense"), progress=False)
     for rec, lay in zip(report.layers, layers):
         problem = MaskProblem.from_activations(lay.weight().clone(), x_ref[lay.name],
                                                PerRow(round(0.5 * lay.shape[1])))
@@ -80,14 +79,14 @@ def test_recorded_objective_matches_statistics_of_manual_forward(arch):
         assert rec.objective == pytest.approx(objective(problem, ref.mask), rel=1e-6)
 
 
-def test_warm_start_reference_and_metadata():
+def test_warm_start_reference_and_metadata(tiny_model, windows):
     model = tiny_model("llama")
-    report = prune_model(model, WINDOWS, PruneSettings("sparsegpt", warm_start="wanda"),
+    report = prune_model(model, windows, PruneSettings("sparsegpt", warm_start="wanda"),
                          {"model": "tiny", "nsamples": "6"}, progress=False)
     for rec in report.layers:
         assert rec.warm_start == "wanda" and rec.warm_start_role == "reference"
         assert rec.warm_start_objective > 0 and rec.reduction is not None
-        assert rec.tokens == WINDOWS.numel()
+        assert rec.tokens == windows.numel()
     assert set(report.stage_seconds) >= {"capture", "statistics", "solve", "propagate"}
 
 

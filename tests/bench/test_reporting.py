@@ -1,0 +1,39 @@
+"""Reports from the store: ``maskbench report`` and :func:`bench.reporting.write_report`."""
+
+import pandas as pd
+import pytest
+
+from bench.reporting import load_report_inputs, report_rows, write_report
+
+
+def test_report_writes_every_file(two_runs, cli, tmp_path):
+    tmp, store, r1, _ = two_runs
+    out = tmp_path / "rep"
+    proc = cli("report", str(r1), "--store", store.path, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    md = (out / "report.md").read_text()
+    for section in ("Optimality gap", "Runtime", "1-swap convergence", "Per-layer error reduction",
+                    "Exact solve time", "Perplexity", "commit", "machine:"):
+        assert section in md
+    assert (out / "fig_performance_profile.png").stat().st_size > 1000
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<table" in html
+
+
+def test_report_inputs_take_references_over_every_run(two_runs, tmp_path):
+    """Run 1's rows are reported; run 2's rows on the same instances only inform the references."""
+    _, store, r1, r2 = two_runs
+    rows = report_rows(store, store.run(r1))
+    assert rows["_this"].sum() == 8 and (~rows["_this"]).sum() == 8
+    assert set(rows.loc[~rows["_this"], "run_id"]) == {r2}
+    inputs = load_report_inputs(store, r1)
+    assert len(inputs.frame) == 8 and set(inputs.frame["run_id"]) == {r1} and "_this" not in inputs.frame
+    assert inputs.header["run"] == r1 and inputs.header["suite"] == "t" and inputs.prune.empty
+    # no exact solver in the suite: the reference is the best objective over both (identical) runs
+    best = rows.groupby("instance_id")["objective"].min()
+    expected = inputs.frame["objective"] / inputs.frame["instance_id"].map(best) - 1
+    assert inputs.frame["gap_to_ref"].to_numpy() == pytest.approx(expected.to_numpy(), rel=1e-12, abs=1e-15)
+    assert (inputs.frame.groupby("instance_id")["gap_to_ref"].min() == 0).all()
+    report = write_report(store, r1, tmp_path / "rep")
+    assert report.files[:2] == [tmp_path / "rep" / "report.md", tmp_path / "rep" / "report.html"]
+    assert isinstance(report.gap, pd.DataFrame) and report.gap["instances"].sum() == 8
