@@ -12,7 +12,6 @@ import pytest
 
 import solvers
 from solvers.refiners import swap_build, swap_cpp
-from tests.conftest import ROOT
 
 
 def _kernel_or_skip():
@@ -28,12 +27,12 @@ def test_build_name_keys_on_source_and_flags():
     assert a.startswith("k_") and len(a) == len("k_") + 12
 
 
-def test_stale_torch_lock_is_removed_instead_of_hanging():
+def test_stale_torch_lock_is_removed_instead_of_hanging(repo_root):
     _kernel_or_skip()
     name = swap_build.build_name("maskbench_swap_cpu", swap_cpp.SOURCE.read_text(), swap_cpp.CFLAGS)
     stale = swap_build.cache_root() / "extensions" / name / "lock"
     stale.write_text("")  # what a build killed by Ctrl-C or a time-out leaves behind
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(repo_root))
     code = "from solvers.refiners import swap_cpp; print(swap_cpp.load() is not None)"
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.stdout.strip() == "True", proc.stderr
