@@ -1,0 +1,46 @@
+"""Sub-command ``history``: solution quality per solver configuration across the runs of a store."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bench.store import DEFAULT_STORE
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("history", help="solution quality per solver configuration across runs (table + figure)",
+                       description="For each (instance, solver configuration), the objective relative to the "
+                                   "instance's reference (best proven optimum in the store, else best known) across "
+                                   "the store's runs, ordered by time and labelled by commit, machine marked. Prints "
+                                   "a Markdown table; with --out also writes history.md, history.csv (one row per "
+                                   "result) and history.png/.pdf.")
+    p.add_argument("--store", default=str(DEFAULT_STORE), help=f"results store (default: {DEFAULT_STORE})")
+    p.add_argument("--suite", default=None, help="only runs of this suite (default: every suite)")
+    p.add_argument("--solver", action="append", default=None, metavar="LABEL",
+                   help="only this solver configuration, as labelled in reports (repeatable)")
+    p.add_argument("--out", default=None, metavar="DIR", help="also write the table, the rows and the figure here")
+    p.set_defaults(func=cmd_history)
+
+
+def cmd_history(args) -> int:
+    from bench.history import history_frame
+    from bench.store import ResultStore
+    from reports.history import history_figure, history_markdown, history_table
+
+    frame = history_frame(ResultStore(args.store, create=False), args.suite, args.solver)
+    if frame.empty:
+        wanted = " and ".join(x for x in (f"suite {args.suite!r}" if args.suite else "",
+                                          f"solvers {args.solver}" if args.solver else "") if x)
+        raise ValueError(f"{args.store}: no results" + (f" for {wanted}" if wanted else ""))
+    table = history_table(frame)
+    text = history_markdown(table)
+    print(text, end="")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "history.md").write_text("# maskbench history\n\n" + text)
+        frame.to_csv(out / "history.csv", index=False)
+        for path in [out / "history.md", out / "history.csv", *history_figure(table, out / "history")]:
+            print(path)
+    return 0
