@@ -2,8 +2,9 @@
 
 Each module in :mod:`bench.commands` defines ``register(subparsers)`` adding its
 sub-commands; every sub-command sets ``func(args) -> int`` (the exit code).
-Expected user errors (bad files, bad options, unavailable solvers) print one line
-``maskbench: error: …`` and exit 2 instead of a traceback.
+Expected user errors (bad files, bad options, unavailable solvers, unwritable paths) print one
+line ``maskbench: error: …`` and exit 2 instead of a traceback (``MASKBENCH_DEBUG=1`` shows it);
+a ``--json`` command prints exactly one JSON document on stdout, everything else goes to stderr.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import os
 import pkgutil
 import sys
 
+from bench.jsonout import json_stdout
 from solvers.errors import MaskbenchError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-USER_ERRORS: tuple[type[BaseException], ...] = (MaskbenchError, ValueError, KeyError, FileNotFoundError, RuntimeError)
+USER_ERRORS: tuple[type[BaseException], ...] = (MaskbenchError, ValueError, KeyError, OSError, RuntimeError)
+"""Errors printed as one line (``MASKBENCH_DEBUG=1`` re-raises them with the traceback)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +43,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "json", False):
+            with json_stdout():
+                return int(args.func(args) or 0)
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # e.g. `maskbench … | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("maskbench: interrupted", file=sys.stderr)
         return 130

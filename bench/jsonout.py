@@ -10,9 +10,13 @@ dataclasses become dicts, tuples and sets become lists, paths and other objects 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
+import os
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -38,3 +42,43 @@ def json_ready(obj: Any) -> Any:
 def json_text(obj: Any, **dumps_kwargs: Any) -> str:
     """``json.dumps(json_ready(obj))``; never writes ``NaN`` or ``Infinity``."""
     return json.dumps(json_ready(obj), allow_nan=False, **dumps_kwargs)
+
+
+_pending: list[str] | None = None
+
+
+def emit_json(obj: Any, **dumps_kwargs: Any) -> None:
+    """Print ``obj`` as the command's one JSON document (deferred inside :func:`json_stdout`)."""
+    text = json_text(obj, **dumps_kwargs)
+    if _pending is None:
+        print(text, flush=True)
+    else:
+        _pending.append(text)
+
+
+@contextlib.contextmanager
+def json_stdout() -> Iterator[None]:
+    """Keep stdout for the one JSON document of a ``--json`` command.
+
+    While the command runs, file descriptor 1 points to stderr — so banners that solver
+    libraries print from C (HiGHS), from worker processes or from sub-processes (CBC) land on
+    stderr — and so does ``sys.stdout``, for Python-level prints. :func:`emit_json` holds the
+    document back; it is printed on the real stdout once both are restored.
+    """
+    global _pending
+    sys.stdout.flush()
+    saved_fd = os.dup(1)
+    saved_stdout = sys.stdout
+    _pending = []
+    try:
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stdout = saved_stdout
+        os.dup2(saved_fd, 1)
+        os.close(saved_fd)
+        documents, _pending = _pending, None
+    for text in documents:
+        print(text, flush=True)

@@ -286,7 +286,9 @@ def solve(name: str, problem: MaskProblem, warm_start=None, time_limit: float | 
     if head is not None:
         if warm_start is not None:
             raise ValueError(f"solver chain {name!r} already defines its warm start")
-        return solve(last, problem, head, time_limit, seed, **settings)
+        result = solve(last, problem, head, time_limit, seed, **settings)
+        result.solver = format_chain(parse_chain(name))  # the chain as asked for; warm_start names its head
+        return result
     s = spec(name)
     reason = s.unavailable_reason()
     if reason:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from bench.jsonout import json_ready, json_text
+from bench.jsonout import emit_json, json_ready
 from bench.set_options import parse_set_options
 from solvers import available_solvers, evaluate, generate, load_instance, load_mask, save_instance, save_mask, solve
 from solvers.synthetic import FAMILIES, SyntheticSpec
@@ -54,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_solvers(args) -> int:
     infos = available_solvers()
     if args.json:
-        print(json_text([i.__dict__ for i in infos], indent=2))
+        emit_json([i.__dict__ for i in infos], indent=2)
         return 0
     print(f"{'name':<12} {'kind':<9} {'available':<10} summary / reason")
     for i in infos:
@@ -85,7 +86,7 @@ def cmd_solve(args) -> int:
     summary = json_ready({**result.summary(), "instance_id": iid, "d_out": problem.d_out, "d_in": problem.d_in,
                           "pattern": problem.pattern.describe()})
     if args.json:
-        print(json_text(summary))
+        emit_json(summary)
     else:
         for key, value in summary.items():
             if value not in (None, "", {}):
@@ -96,11 +97,15 @@ def cmd_solve(args) -> int:
 def cmd_eval(args) -> int:
     problem = load_instance(args.instance)
     mask, meta = load_mask(args.mask)
+    made_for = meta.get("instance_id")
+    if made_for and made_for != problem.instance_id():
+        print(f"maskbench: warning: {args.mask} was made for instance {made_for}, "
+              f"not {problem.instance_id()} ({args.instance})", file=sys.stderr)
     mask, rows = evaluate(problem, mask)
     total = float(rows.sum())
     if args.json:
-        print(json_text({"instance_id": problem.instance_id(), "objective": total, "feasible": True,
-                          "pattern": problem.pattern.describe()}))
+        emit_json({"instance_id": problem.instance_id(), "objective": total, "feasible": True,
+                   "pattern": problem.pattern.describe()})
     else:
         print(f"feasible for {problem.pattern.describe()}; objective {total:.12g}")
     return 0

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from bench.jsonout import json_text
+from bench.jsonout import emit_json
 from bench.set_options import parse_set_options
 
 
@@ -102,7 +102,7 @@ def cmd_prune(args) -> int:
     seconds = time.perf_counter() - t0
     warm = next((r.warm_start for r in report.layers if r.warm_start), None)
     if args.json:
-        print(json_text({
+        emit_json({
             "model": loaded.name, "solver": args.solver, "warm_start": warm, "sparsity": settings.effective_sparsity,
             "pattern": args.pattern, "dense_ppl": dense.ppl, "pruned_ppl": pruned.ppl, "seconds": seconds,
             "layers": [{"name": r.name, "shape": r.shape, "warm_start_objective": r.warm_start_objective,
@@ -110,7 +110,7 @@ def cmd_prune(args) -> int:
                         "warm_start_role": r.warm_start_role, "solve_seconds": r.solve_seconds}
                        for r in report.layers],
             "protocol": meta, "stage_seconds": stages, "eval_windows": pruned.windows, "saved": args.save,
-            **peak_memory()}))
+            **peak_memory()})
         return 0
     role = next((r.warm_start_role for r in report.layers if r.warm_start_role), None)
     head = f"{warm} ({role})" if warm else "warm start"
@@ -142,8 +142,8 @@ def cmd_extract(args) -> int:
                                  not args.no_progress)
     seconds = time.perf_counter() - t0
     if args.json:
-        print(json_text({"model": loaded.name, "out": args.out, "instances": manifest, "protocol": session.metadata,
-                          "seconds": seconds}))
+        emit_json({"model": loaded.name, "out": args.out, "instances": manifest, "protocol": session.metadata,
+                          "seconds": seconds})
         return 0
     for item in manifest:
         print(f"{item['file']:<60} {item['shape'][0]:>5}x{item['shape'][1]:<5} {item['pattern']:<14} "

@@ -72,7 +72,12 @@ def cmd_run(args) -> int:
           f"{summary.done} done now, {summary.errors} errors) in {store.path}")
     if not args.no_report:
         out = Path(args.report_dir or store.path.parent / f"report-{suite.name}")
-        report = write_report(store, summary.run_id, out)
+        try:
+            report = write_report(store, summary.run_id, out)
+        except OSError as exc:
+            raise OSError(f"the results are stored in {store.path} (run {summary.run_id}), but the report could "
+                          f"not be written to {out}: {exc.strerror or exc}; write it with "
+                          f"'maskbench report {summary.run_id} --store {store.path} --out DIR'") from None
         print(f"report: {out / 'report.md'} and {out / 'report.html'} ({len(report.files) - 2} figures)")
         if not report.gap.empty:
             print(report.gap.to_string())
