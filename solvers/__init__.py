@@ -16,7 +16,8 @@ from solvers.instance_io import load_instance, load_mask, save_instance, save_ma
 from solvers.objective import check_feasible, evaluate, objective, row_objectives
 from solvers.pattern import NM, Pattern, PerRow, parse_pattern
 from solvers.problem import GramAccumulator, MaskProblem
-from solvers.registry import WarmStart, available_solvers, get_solver, register_solver, solve
+from solvers.registration import WarmStart, register_solver
+from solvers.registry import available_solvers, get_solver, solve
 from solvers.result import SolveResult, make_result
 from solvers.synthetic import SyntheticSpec, generate
 

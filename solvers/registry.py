@@ -2,7 +2,7 @@
 
     result = solve("swap", problem, warm_start="wanda", time_limit=60, seed=0, **settings)
 
-A solver is a function registered with :func:`register_solver`, with the signature
+A solver is a function registered with :func:`solvers.registration.register_solver`, with the signature
 ``fn(problem, warm_start: WarmStart | None, time_limit, seed, **settings) -> SolveResult``;
 it builds its result with :func:`solvers.result.make_result`. Where solvers come from:
 
@@ -35,12 +35,11 @@ import torch
 from solvers.errors import InfeasibleMaskError, SolverUnavailableError, UnknownSolverError
 from solvers.objective import check_feasible, objective
 from solvers.problem import MaskProblem
+from solvers.registration import CHAIN_SEPARATOR, KINDS, SOLVERS, SolverSpec, WarmStart
 from solvers.result import SolveResult, library_versions, make_result
-from solvers.settings import SettingTypes, check_settings, closest, signature_settings
+from solvers.settings import SettingTypes, check_settings, closest
 
-KINDS = ("baseline", "refiner", "exact")
 ENTRY_POINT_GROUP = "maskbench.solvers"
-CHAIN_SEPARATOR = "+"
 
 
 def parse_chain(name: str) -> tuple[str, ...]:
@@ -71,37 +70,6 @@ def split_chain(name: str) -> tuple[str, str | None]:
 
 
 @dataclass(frozen=True)
-class WarmStart:
-    """A feasible starting mask with its label and verified objective."""
-
-    mask: torch.Tensor
-    label: str
-    objective: float
-
-
-@dataclass(frozen=True)
-class SolverSpec:
-    name: str
-    kind: str
-    summary: str
-    function: Callable[..., SolveResult]
-    requires: tuple[str, ...] = ()
-    extra: str | None = None
-    uses_warm_start: bool = False
-    default_warm_start: tuple[str, ...] = ()
-    settings: SettingTypes | None = None
-
-    def unavailable_reason(self) -> str | None:
-        """None when usable, else why not (naming the extra to install)."""
-        missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
-        if not missing:
-            return None
-        hint = (f"pip install -e \".[{self.extra}]\" in the maskbench checkout, or pip install {' '.join(missing)}"
-                if self.extra else f"pip install {' '.join(missing)}")
-        return f"needs {', '.join(missing)} (install with: {hint})"
-
-
-@dataclass(frozen=True)
 class SolverInfo:
     name: str
     kind: str
@@ -110,37 +78,8 @@ class SolverInfo:
     reason: str
 
 
-_REGISTRY: dict[str, SolverSpec] = {}
 _PLUGIN_ERRORS: dict[str, str] = {}
 _DISCOVERED = False
-
-
-def register_solver(name: str, kind: str, summary: str, requires: tuple[str, ...] = (),
-                    extra: str | None = None, uses_warm_start: bool = False,
-                    default_warm_start: tuple[str, ...] | str = (), settings: SettingTypes | None = None):
-    """Decorator registering ``fn`` as solver ``name``.
-
-    ``default_warm_start`` lists warm-start specs tried in order; the first whose
-    solvers are all available is used when the caller gives none. ``settings`` (name → accepted
-    types) is read from the function's keyword parameters unless the function takes
-    ``**settings``, which must then declare them here to have them checked.
-    """
-    if kind not in KINDS:
-        raise ValueError(f"solver kind must be one of {KINDS}, got {kind!r}")
-    if not name or CHAIN_SEPARATOR in name:
-        raise ValueError(f"solver name must be non-empty and free of {CHAIN_SEPARATOR!r}, got {name!r}")
-    if isinstance(default_warm_start, str):
-        default_warm_start = (default_warm_start,)
-
-    def decorate(fn):
-        if name in _REGISTRY and _REGISTRY[name].function is not fn:
-            raise ValueError(f"solver {name!r} registered twice")
-        accepted = settings if settings is not None else signature_settings(fn)
-        _REGISTRY[name] = SolverSpec(name, kind, summary, fn, tuple(requires), extra,
-                                     uses_warm_start, tuple(default_warm_start), accepted)
-        return fn
-
-    return decorate
 
 
 def _import_builtin_solvers() -> None:
@@ -153,14 +92,14 @@ def _import_builtin_solvers() -> None:
 def _import_plugin_solvers() -> None:
     """Solvers of installed packages, declared in the entry-point group ``maskbench.solvers``."""
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        before = set(_REGISTRY)
+        before = set(SOLVERS)
         try:
             entry.load()
         except Exception as exc:  # noqa: BLE001 -- a broken plugin must not break the registry
             _PLUGIN_ERRORS[entry.name] = (f"plugin {entry.value!r} failed to import: "
                                           f"{type(exc).__name__}: {exc}")
             continue
-        if set(_REGISTRY) == before and entry.name not in _REGISTRY:
+        if set(SOLVERS) == before and entry.name not in SOLVERS:
             _PLUGIN_ERRORS[entry.name] = f"plugin {entry.value!r} registered no solver"
 
 
@@ -175,12 +114,12 @@ def _discover() -> None:
 
 def spec(name: str) -> SolverSpec:
     _discover()
-    if name not in _REGISTRY:
+    if name not in SOLVERS:
         if name in _PLUGIN_ERRORS:
             raise SolverUnavailableError(f"solver {name!r} is unavailable: {_PLUGIN_ERRORS[name]}")
         raise UnknownSolverError(
-            f"unknown solver {name!r}{closest(name, _REGISTRY)}; available: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
+            f"unknown solver {name!r}{closest(name, SOLVERS)}; available: {', '.join(sorted(SOLVERS))}")
+    return SOLVERS[name]
 
 
 def accepted_settings(name: str) -> SettingTypes | None:
@@ -198,12 +137,12 @@ def available_solvers() -> list[SolverInfo]:
     """Every registered solver with availability and, if unavailable, the reason."""
     _discover()
     out = []
-    for name in sorted(_REGISTRY, key=lambda n: (KINDS.index(_REGISTRY[n].kind), n)):
-        s = _REGISTRY[name]
+    for name in sorted(SOLVERS, key=lambda n: (KINDS.index(SOLVERS[n].kind), n)):
+        s = SOLVERS[name]
         reason = s.unavailable_reason()
         out.append(SolverInfo(name, s.kind, s.summary, reason is None, reason or ""))
     out += [SolverInfo(name, "plugin", "", False, why) for name, why in sorted(_PLUGIN_ERRORS.items())
-            if name not in _REGISTRY]
+            if name not in SOLVERS]
     return out
 
 

@@ -7,7 +7,7 @@ pruned (stable tie-breaking by column). Ignores the calibration data entirely.
 from __future__ import annotations
 
 from solvers.baselines.selection import mask_from_scores
-from solvers.registry import register_solver
+from solvers.registration import register_solver
 from solvers.result import make_result
 
 

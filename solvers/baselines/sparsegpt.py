@@ -33,7 +33,7 @@ import torch
 
 from solvers.objective import residual_row_objectives
 from solvers.pattern import NM, PerRow
-from solvers.registry import register_solver
+from solvers.registration import register_solver
 from solvers.result import make_result
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from solvers.baselines.selection import input_norms, mask_from_scores
-from solvers.registry import register_solver
+from solvers.registration import register_solver
 from solvers.result import make_result
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows
 from solvers.exact.rows import RowOutcome, RowQP
 from solvers.pattern import NM
-from solvers.registry import register_solver
+from solvers.registration import register_solver
 from solvers.result import error_result
 
 MAX_SUBSETS = 5_000_000

@@ -31,7 +31,7 @@ import numpy as np
 from solvers.exact.formulations import FORMULATIONS, LinearModel, build
 from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows
 from solvers.exact.rows import RowOutcome, RowQP
-from solvers.registry import register_solver
+from solvers.registration import register_solver
 
 _NUM = r"([-+0-9.eE]+|-?inf)"
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows
 from solvers.exact.rows import RowOutcome, RowQP
-from solvers.registry import register_solver
+from solvers.registration import register_solver
 
 SIZE_LIMIT_ERRNO = 10010
 

@@ -42,7 +42,7 @@ import numpy as np
 from solvers.exact.formulations import FORMULATIONS, build
 from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows
 from solvers.exact.rows import RowOutcome, RowQP
-from solvers.registry import register_solver
+from solvers.registration import register_solver
 
 DEFAULT_FORMULATION = "glover+oa"
 

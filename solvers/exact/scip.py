@@ -26,7 +26,7 @@ import numpy as np
 
 from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows
 from solvers.exact.rows import RowOutcome, RowQP
-from solvers.registry import register_solver
+from solvers.registration import register_solver
 
 FORMULATIONS = ("soc", "quad")
 

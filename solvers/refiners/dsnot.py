@@ -47,7 +47,7 @@ from solvers.baselines.selection import input_norms
 from solvers.errors import MissingStatisticsError
 from solvers.objective import check_feasible
 from solvers.pattern import NM
-from solvers.registry import register_solver
+from solvers.registration import register_solver
 from solvers.result import FEASIBLE, TIME_LIMIT, make_result
 
 

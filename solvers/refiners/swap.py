@@ -34,7 +34,7 @@ from solvers.objective import check_feasible, row_objectives
 from solvers.pattern import NM
 from solvers.problem import MaskProblem
 from solvers.refiners.swap_search import GramData, RowState, apply_swaps, best_swaps, gram_data, init_state, refresh
-from solvers.registry import register_solver
+from solvers.registration import register_solver
 from solvers.result import FEASIBLE, ITERATION_LIMIT, TIME_LIMIT, make_result
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}

@@ -12,7 +12,8 @@ from solvers import (
     register_solver,
     solve,
 )
-from solvers.registry import _REGISTRY, chain_name, format_chain, parse_chain, resolve_warm_start, split_chain
+from solvers.registration import SOLVERS
+from solvers.registry import chain_name, format_chain, parse_chain, resolve_warm_start, split_chain
 from solvers.result import make_result
 from solvers.synthetic import generate
 
@@ -41,8 +42,8 @@ def fake_solvers():
         return make_result(problem, warm_start.mask, "fake-refiner", settings={"bump": bump})
 
     yield
-    _REGISTRY.pop("fake-missing")
-    _REGISTRY.pop("fake-refiner")
+    SOLVERS.pop("fake-missing")
+    SOLVERS.pop("fake-refiner")
 
 
 def test_unavailable_solver_names_the_extra(fake_solvers):
@@ -63,7 +64,7 @@ def test_warm_start_resolution(fake_solvers):
     from_mask = solve("fake-refiner", p, warm_start=chained.mask)
     assert from_mask.warm_start == "mask"
     from_result = resolve_warm_start(p, chained)
-    assert from_result.label == "fake-refiner"
+    assert from_result.label == "wanda+fake-refiner"  # a result of a chain is labelled by its chain
     bad = torch.ones(p.d_out, p.d_in, dtype=torch.bool)
     with pytest.raises(InfeasibleMaskError, match="warm start refused"):
         solve("fake-refiner", p, warm_start=bad)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from solvers.baselines.selection import mask_from_scores
-from solvers.registry import register_solver
+from solvers.registration import register_solver
 from solvers.result import make_result
 
 
