@@ -11,3 +11,11 @@ class SuiteError(MaskbenchError, ValueError):
 
 class StoreError(MaskbenchError, ValueError):
     """The store file is missing, not a maskbench store, or the run does not exist."""
+
+
+class CompareError(MaskbenchError, ValueError):
+    """Two result sets cannot be compared meaningfully (nothing matched, other suites, bad tolerance …)."""
+
+
+class OutputPathError(MaskbenchError, ValueError):
+    """An output path would overwrite one of the command's inputs."""

@@ -65,5 +65,6 @@ def _calibrate(src: dict):
     loaded = load_model(None if model == "default" else model)
     data = prepare(loaded.tokenizer, load_corpus(None), src.get("nsamples", 16), src.get("seqlen", 256),
                    src.get("seed", 0), "dense")
-    meta = dict(data.protocol.metadata(), model=loaded.name, weights=loaded.source.weights_note)
+    meta = dict(data.protocol.metadata(), model=loaded.name, weights=loaded.source.weights_note,
+                weights_digest=loaded.source.weights_digest)
     return loaded, data, meta

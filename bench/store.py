@@ -5,17 +5,35 @@ Tables
 ``runs``: ``id, started_at, finished_at, status (running|finished|interrupted), suite,
 suite_hash, git_commit, git_dirty, machine_json`` (CPU model, cores, RAM, GPU, versions).
 
-``results``: ``run_id, task_key, instance_id, instance_json`` (d_out, d_in, pattern, family,
-model, layer … as JSON), ``solver`` (configuration label), ``solver_name``, ``settings_json``,
-``settings_hash``, ``warm_start, status, objective, lower_bound, gap, build_seconds,
-solve_seconds, iterations, nodes, trace_json, verified, message, extra_json, finished_at``.
+``results``: ``run_id, task_key, instance_id`` (exact content hash of W and G: differs between
+CPUs for recomputed instances), ``instance_json`` (d_out, d_in, pattern, family, model, layer … as
+JSON), ``solver`` (configuration label), ``solver_name``, ``settings_json``, ``settings_hash``,
+``warm_start, status, objective, lower_bound, gap, build_seconds, solve_seconds, iterations,
+nodes, trace_json, verified, message, extra_json, finished_at``, then ``instance_key`` (the
+portable key of :func:`solvers.identity.portable_key`, what results are matched on across
+machines) and ``fingerprint_json`` (:func:`solvers.identity.fingerprint` as a JSON list).
 ``(run_id, task_key)`` is unique: a task is stored once per run.
 
 ``prune_results``: whole-model pruning runs (``run_id, task_key, model, solver, warm_start,
 sparsity, pattern, dense_ppl, pruned_ppl, seconds, layers_json, protocol_json, finished_at``).
 
-Two runners may write to one store at once: WAL mode plus a 60 s busy timeout, and every
-write is its own short transaction.
+Schema versions and safety
+--------------------------
+``PRAGMA user_version`` is :data:`SCHEMA_VERSION`. A store written before versions (version 0
+with our tables, no ``instance_key``) is *legacy*: a writer upgrades it in place (``ALTER TABLE …
+ADD COLUMN``), a reader reads it as it is and derives ``instance_key = "content:<instance_id>"``.
+Anything else — a database whose tables are not ours, a newer schema, a file that is not SQLite —
+is refused with :class:`StoreError` before anything is written to it.
+
+Readers (``ResultStore(path, create=False)``: report, export, compare, history) open the file
+read-only (URI ``mode=ro``): they never create tables, never switch the journal mode and never
+create the file. A store on a read-only mount (where SQLite cannot create the ``-shm`` file a
+WAL database needs) is opened ``immutable`` when no ``-wal`` file is present, i.e. when every
+committed transaction is in the main file.
+
+Writers (``create=True``: run) check the file first, then create or upgrade the schema in one
+``BEGIN IMMEDIATE`` transaction, then switch to WAL. Two runners may write to one store at once:
+WAL mode plus a 60 s busy timeout, and every write is its own short transaction.
 """
 
 from __future__ import annotations
@@ -29,17 +47,31 @@ from pathlib import Path
 from bench.errors import StoreError
 
 DEFAULT_STORE = Path("results") / "maskbench.sqlite"
+SCHEMA_VERSION = 2
+"""``PRAGMA user_version`` of a current store; 0 with our tables = legacy store (read as version 1)."""
+BUSY_TIMEOUT_S = 60.0
 
-RESULT_COLUMNS = (
+RUN_COLUMNS = ("id", "started_at", "finished_at", "status", "suite", "suite_hash", "git_commit", "git_dirty",
+               "machine_json")
+LEGACY_RESULT_COLUMNS = (
     "run_id", "task_key", "instance_id", "instance_json", "solver", "solver_name", "settings_json",
     "settings_hash", "warm_start", "status", "objective", "lower_bound", "gap", "build_seconds",
     "solve_seconds", "iterations", "nodes", "trace_json", "verified", "message", "extra_json", "finished_at",
 )
+ADDED_RESULT_COLUMNS = ("instance_key", "fingerprint_json")
+"""Columns of schema version 2, appended (so new and upgraded stores have the same column order)."""
+RESULT_COLUMNS = LEGACY_RESULT_COLUMNS + ADDED_RESULT_COLUMNS
 PRUNE_COLUMNS = (
     "run_id", "task_key", "model", "solver", "warm_start", "sparsity", "pattern", "dense_ppl", "pruned_ppl",
     "seconds", "layers_json", "protocol_json", "finished_at",
 )
 
+PRUNE_TABLE = f"""
+CREATE TABLE IF NOT EXISTS prune_results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    {", ".join(PRUNE_COLUMNS)},
+    UNIQUE (run_id, task_key));
+"""
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -51,33 +83,118 @@ CREATE TABLE IF NOT EXISTS results (
     {", ".join(c + (" INTEGER NOT NULL" if c == "run_id" else "") for c in RESULT_COLUMNS)},
     UNIQUE (run_id, task_key));
 CREATE INDEX IF NOT EXISTS results_instance ON results (instance_id);
-CREATE TABLE IF NOT EXISTS prune_results (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    {", ".join(PRUNE_COLUMNS)},
-    UNIQUE (run_id, task_key));
+{PRUNE_TABLE}
 """
+
+EMPTY, LEGACY, CURRENT = "empty", "legacy", "current"
+
+
+def schema_state(con: sqlite3.Connection, path: Path) -> str:
+    """``EMPTY`` (no tables yet), ``LEGACY`` (ours, before versions) or ``CURRENT``; :class:`StoreError`
+    for anything else. Only reads."""
+    version = con.execute("PRAGMA user_version").fetchone()[0]
+    tables = {name: {row[1] for row in con.execute(f"PRAGMA table_info({_quote(name)})")}
+              for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                         "AND name NOT LIKE 'sqlite_%'")}
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path}: written by a newer maskbench (store schema version {version}; "
+                         f"this version reads up to {SCHEMA_VERSION})")
+    if version not in (0, SCHEMA_VERSION):
+        raise StoreError(f"{path}: not a maskbench results store (SQLite user_version {version})")
+    if not tables:
+        return EMPTY
+    required = {"runs": set(RUN_COLUMNS), "results": {"id", *LEGACY_RESULT_COLUMNS}}
+    if "prune_results" in tables:
+        required["prune_results"] = {"id", *PRUNE_COLUMNS}
+    if version == SCHEMA_VERSION:
+        required["results"] |= set(ADDED_RESULT_COLUMNS)
+    for table, columns in required.items():
+        if table not in tables:
+            raise StoreError(f"{path}: not a maskbench results store (tables {sorted(tables)}; no {table!r} table)")
+        lacking = sorted(columns - tables[table])
+        if lacking:
+            raise StoreError(f"{path}: not a maskbench results store (table {table!r} of another schema: "
+                             f"no column {', '.join(lacking)})")
+    return CURRENT if version == SCHEMA_VERSION else LEGACY
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 class ResultStore:
+    """The results store at ``path``: ``create=True`` for writers, ``create=False`` opens it read-only."""
+
     def __init__(self, path: str | Path = DEFAULT_STORE, create: bool = True):
         self.path = Path(path)
-        if not create and not self.path.exists():
-            raise StoreError(f"{self.path}: no such results store")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = not create
+        self._immutable = False
+        if self.read_only:
+            if not self.path.is_file():
+                raise StoreError(f"{self.path}: no such results store")
+            self.state = self._checked(self._open_reader)
+            if self.state == EMPTY:
+                raise StoreError(f"{self.path}: not a maskbench results store (an empty database)")
+        else:
+            if self.path.is_dir():
+                raise StoreError(f"{self.path}: is a directory, not a results store")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.state = self._checked(self._prepare_writer)
+
+    # ------------------------------------------------------------ opening
+    def _checked(self, opener):
         try:
-            with closing(self._connect()) as con:
-                con.execute("PRAGMA journal_mode=WAL")
-                con.executescript(SCHEMA)
+            return opener()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a maskbench results store ({exc})") from None
 
+    def _open_reader(self) -> str:
+        try:
+            with closing(self._connect()) as con:
+                return schema_state(con, self.path)
+        except sqlite3.OperationalError as exc:
+            wal = self.path.with_name(self.path.name + "-wal")
+            if "unable to open" not in str(exc) or (wal.exists() and wal.stat().st_size > 0):
+                raise
+        self._immutable = True  # read-only folder, nothing pending in a WAL: the main file is the whole store
+        with closing(self._connect()) as con:
+            return schema_state(con, self.path)
+
+    def _prepare_writer(self) -> str:
+        with closing(self._connect()) as con:
+            con.isolation_level = None
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                state = schema_state(con, self.path)  # raises before anything is written
+                if state == EMPTY:
+                    for statement in SCHEMA.split(";"):
+                        if statement.strip():
+                            con.execute(statement)
+                elif state == LEGACY:
+                    for column in ADDED_RESULT_COLUMNS:
+                        con.execute(f"ALTER TABLE results ADD COLUMN {column}")
+                    con.execute(PRUNE_TABLE)  # absent in the oldest stores
+                con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("PRAGMA journal_mode=WAL")
+        return CURRENT
+
     def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=60.0)
-        con.execute("PRAGMA busy_timeout=60000")
+        if self.read_only:
+            flags = "mode=ro&immutable=1" if self._immutable else "mode=ro"
+            con = sqlite3.connect(f"{self.path.resolve().as_uri()}?{flags}", uri=True, timeout=BUSY_TIMEOUT_S)
+        else:
+            con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
+        con.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         con.row_factory = sqlite3.Row
         return con
 
     def _write(self, sql: str, params=()) -> int:
+        if self.read_only:
+            raise StoreError(f"{self.path}: opened read-only")
         with closing(self._connect()) as con, con:
             return con.execute(sql, params).lastrowid
 
@@ -126,17 +243,36 @@ class ResultStore:
                     f"({', '.join('?' for _ in columns)})", tuple(values[c] for c in columns))
 
     def finished_task_keys(self, run_id: int) -> set[str]:
-        rows = self._read("SELECT task_key FROM results WHERE run_id = ? UNION "
-                          "SELECT task_key FROM prune_results WHERE run_id = ?", (run_id, run_id))
-        return {r["task_key"] for r in rows}
+        sql = "SELECT task_key FROM results WHERE run_id = ?"
+        params: tuple = (run_id,)
+        if self._has_prune_table():
+            sql, params = sql + " UNION SELECT task_key FROM prune_results WHERE run_id = ?", (run_id, run_id)
+        return {r["task_key"] for r in self._read(sql, params)}
 
     def results(self, run_id: int | None = None) -> list[dict]:
-        """Result rows of one run, or of every run when ``run_id`` is None."""
-        if run_id is None:
-            return [dict(r) for r in self._read("SELECT * FROM results ORDER BY id")]
-        return [dict(r) for r in self._read("SELECT * FROM results WHERE run_id = ? ORDER BY id", (run_id,))]
+        """Result rows of one run, or of every run when ``run_id`` is None.
+
+        Rows written before portable keys (legacy stores, or rows of a store upgraded later) get
+        ``instance_key = "content:<instance_id>"`` (exact content, as they were matched then) and
+        ``fingerprint_json = None``."""
+        rows = (self._read("SELECT * FROM results ORDER BY id") if run_id is None
+                else self._read("SELECT * FROM results WHERE run_id = ? ORDER BY id", (run_id,)))
+        return [with_portable_key(dict(r)) for r in rows]
 
     def prune_results(self, run_id: int | None = None) -> list[dict]:
+        if not self._has_prune_table():
+            return []
         if run_id is None:
             return [dict(r) for r in self._read("SELECT * FROM prune_results ORDER BY id")]
         return [dict(r) for r in self._read("SELECT * FROM prune_results WHERE run_id = ? ORDER BY id", (run_id,))]
+
+    def _has_prune_table(self) -> bool:
+        return bool(self._read("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'prune_results'"))
+
+
+def with_portable_key(row: dict) -> dict:
+    """``row`` with ``instance_key`` and ``fingerprint_json`` present (derived for pre-key rows)."""
+    if not row.get("instance_key"):
+        row["instance_key"] = f"content:{row['instance_id']}"
+    row.setdefault("fingerprint_json", None)
+    return row

@@ -22,8 +22,10 @@ class InstanceRef:
     """A materialised instance file and what reports need to know about it."""
 
     path: str
-    instance_id: str
+    instance_id: str      # exact content hash of W and G (differs between CPUs for recomputed instances)
     info: dict[str, Any]  # d_out, d_in, pattern, family, model, layer … (JSON-ready)
+    instance_key: str = ""                 # portable key: provenance, or content for bare files
+    fingerprint: tuple[float, ...] = ()    # rounding-tolerant numeric fingerprint of W and G
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,14 @@ class Task:
 
 
 def instance_ref(path: Path) -> InstanceRef:
-    """Load (and so validate) an instance file; its id and the metadata reports group by.
+    """Load (and so validate) an instance file; its id, portable key, fingerprint and the metadata
+    reports group by (see :mod:`solvers.identity` for the key and the fingerprint).
 
     ``family`` is ``crop-d<d_in>`` for crops, ``layer`` for full real layers, else the
     generator's family (or the file's ``source``).
     """
     from solvers import load_instance
+    from solvers.identity import fingerprint, portable_key
 
     problem = load_instance(path)
     meta = problem.metadata
@@ -52,7 +56,7 @@ def instance_ref(path: Path) -> InstanceRef:
         family = meta.get("family", meta.get("source", "file"))
     info = {**meta, "d_out": problem.d_out, "d_in": problem.d_in, "pattern": problem.pattern.describe(),
             "family": family}
-    return InstanceRef(str(path), problem.instance_id(), info)
+    return InstanceRef(str(path), problem.instance_id(), info, portable_key(problem), fingerprint(problem))
 
 
 def task_key(instance_id: str, config: SolverConfig) -> str:
@@ -75,6 +79,8 @@ def run_task(task: Task, threads: int = 1) -> dict[str, Any]:
     kind = spec(cfg.name).kind
     row: dict[str, Any] = {
         "task_key": task.key, "instance_id": task.instance.instance_id,
+        "instance_key": task.instance.instance_key or f"content:{task.instance.instance_id}",
+        "fingerprint_json": json_text(list(task.instance.fingerprint)) if task.instance.fingerprint else None,
         "instance_json": json_text(task.instance.info), "solver": cfg.display, "solver_name": cfg.name,
         "settings_json": json_text(cfg.settings), "settings_hash": cfg.key, "warm_start": cfg.warm_start,
     }

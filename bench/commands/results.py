@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench.paths import atomic_write_text, refuse_overwrite, store_files
 from bench.reporting import write_report
 from bench.store import DEFAULT_STORE, ResultStore
 
@@ -46,15 +47,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("compare", help="regression gate between two result sets (exit 1 on regression)",
-                       description="Match results by (instance, solver configuration) and flag objective "
-                                   "increases beyond tolerance, status downgrades, verification failures and "
-                                   "missing tasks. BASE and NEW are store files (latest run), FILE:RUN, or "
-                                   "exported CSV baselines. Timings are reported only, when machines match.")
+                       description="Match results by (portable instance key, solver configuration) and flag "
+                                   "objective increases beyond tolerance, status downgrades, verification failures, "
+                                   "changed instance content and missing tasks; refuse (exit 2) to compare "
+                                   "nothing, other suites or duplicated tasks. BASE and NEW are store files "
+                                   "(latest run), FILE:RUN, or exported CSV baselines. Timings are reported only, "
+                                   "when machines match.")
     p.add_argument("base")
     p.add_argument("new")
     p.add_argument("--tolerance", type=float, default=1e-3,
-                   help="relative objective tolerance for heuristics (default 1e-3 = 0.1%%; exact solvers: 1e-9)")
+                   help="relative objective tolerance for heuristics, finite and >= 0 (default 1e-3 = 0.1%%; "
+                        "proven optima: 1e-9, or the solver's gap_tol if larger)")
     p.add_argument("--allow-missing", action="store_true", help="do not gate on base tasks missing in NEW")
+    p.add_argument("--allow-content-change", action="store_true",
+                   help="do not gate on instances whose numbers changed under the same portable key")
     p.add_argument("--out", default=None, help="also write the Markdown summary here")
     p.set_defaults(func=cmd_compare)
 
@@ -105,9 +111,12 @@ def cmd_compare(args) -> int:
 
     base, base_info = load_source(args.base)
     new, new_info = load_source(args.new)
-    result = compare(base, new, base_info, new_info, heuristic_tol=args.tolerance, allow_missing=args.allow_missing)
+    if args.out:
+        refuse_overwrite(args.out, *store_files(base_info["source"]), *store_files(new_info["source"]))
+    result = compare(base, new, base_info, new_info, heuristic_tol=args.tolerance, allow_missing=args.allow_missing,
+                     allow_content_change=args.allow_content_change)
     text = markdown(result, base_info, new_info)
     print(text)
     if args.out:
-        Path(args.out).write_text(text)
+        atomic_write_text(args.out, text)
     return 1 if result.failed else 0

@@ -1,0 +1,64 @@
+"""Output files that never destroy inputs and never appear half-written.
+
+* :func:`refuse_overwrite` — an output path that names one of the inputs (the same file, by
+  inode when both exist, else by resolved path) is refused with :class:`OutputPathError`
+  before anything is written: ``export --store s.sqlite --csv s.sqlite`` would otherwise
+  replace every stored run with a CSV, ``solve INST --out INST`` the instance.
+* :func:`atomic_write_text` — the text goes to a temporary file in the target's folder,
+  gets the permissions a plain ``open(path, "w")`` would give (``0666 & ~umask``, 0644 under
+  the usual umask; ``mkstemp`` alone makes 0600), and replaces the target in one
+  ``os.replace``: a reader sees the old file or the new one, never a prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from bench.errors import OutputPathError
+
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+"""Files SQLite keeps next to a database; overwriting them corrupts it just as surely."""
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def refuse_overwrite(output: str | Path, *inputs: str | Path) -> None:
+    """Raise :class:`OutputPathError` if ``output`` is any of ``inputs``."""
+    out = Path(output)
+    for item in inputs:
+        if _same_path(out, Path(item)):
+            raise OutputPathError(f"{output}: refusing to overwrite the input {item}; choose another output path")
+
+
+def store_files(store_path: str | Path) -> list[Path]:
+    """A SQLite store and its side files: every path an output must not name."""
+    path = Path(store_path)
+    return [path] + [path.with_name(path.name + suffix) for suffix in SQLITE_SIDE_FILES]
+
+
+def file_mode() -> int:
+    """Permissions of a newly created plain file under the current umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically with the usual file permissions (see module docstring)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
