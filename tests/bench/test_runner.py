@@ -31,14 +31,15 @@ def test_run_stores_verified_results_and_resumes(tmp_path, write_suite):
 
 
 def test_solver_errors_are_recorded_and_the_run_goes_on(tmp_path, write_suite):
-    path = write_suite(tmp_path, "err", "[0]", '\n[[solvers]]\nname = "wanda"\nlabel = "bad"\n'
-                                               'settings = { no_such_setting = 1 }\n')
+    # bruteforce refuses (status error) when a row has more pruning sets than max_subsets
+    path = write_suite(tmp_path, "err", "[0]", '\n[[solvers]]\nname = "bruteforce"\nlabel = "bad"\n'
+                                               'settings = { max_subsets = 1 }\n')
     store = ResultStore(tmp_path / "s.sqlite")
     summary = run_suite(load_suite(str(path)), store, workers=1, progress=False, log=lambda m: None)
     rows = store.results(summary.run_id)
     bad = [r for r in rows if r["solver"] == "bad"]
     assert summary.errors == 2 and len(bad) == 2
-    assert all(r["status"] == "error" and "no_such_setting" in r["message"] for r in bad)
+    assert all(r["status"] == "error" and "max_subsets" in r["message"] for r in bad)
     assert sum(r["status"] == "feasible" for r in rows) == 4
 
 
