@@ -4,6 +4,7 @@ import pytest
 
 from bench.errors import SuiteError
 from bench.runner import build_tasks
+from bench.store import ResultStore
 from bench.suites import load_suite
 
 GENERATED = '[[instances]]\nkind = "generated"\nfamily = "tiny"\nd_in = 12\nd_out = 2\n'
@@ -92,3 +93,19 @@ def test_settings_are_validated_but_keys_keep_their_values(tmp_path):
                                                     'settings = { max_iters = 10 }\n'))
     cfg = suite.solvers[0]
     assert cfg.time_limit == 30 and isinstance(cfg.time_limit, int) and cfg.settings == {"max_iters": 10}
+
+
+@pytest.mark.parametrize("text, message", [
+    (GENERATED.replace("d_in = 12", 'd_in = "abc"') + WANDA, "instances[0].d_in must be an integer"),
+    (GENERATED + WANDA + "max_d_in = 4\n", "suite 's' has no tasks: no solver configuration applies"),
+    (None, "is a directory"),
+])
+def test_run_reports_suite_mistakes_in_one_line_and_stores_nothing(tmp_path, capsys, text, message):
+    from bench.cli import main
+
+    suite = _suite(tmp_path, text) if text is not None else str(tmp_path)
+    store = tmp_path / "out" / "s.sqlite"
+    assert main(["run", suite, "--store", str(store), "--no-report"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("maskbench: error: ") and message in err[-1]
+    assert not store.exists() or ResultStore(store).runs() == []
