@@ -26,7 +26,7 @@ A suite file (see ``bench/suites/*.toml``)::
     crop_rows = 4
     crop_cols = [16, 32]
     sparsity = 0.5
-    optional = true          # skip (saying so) when the model is not installed
+    optional = true          # skip (saying so) when the model is missing; default false: an error
 
     [[solvers]]
     name = "swap"            # a registered solver
@@ -44,7 +44,9 @@ A suite file (see ``bench/suites/*.toml``)::
     sparsity = 0.5
     pattern = "per-row"
 
-Suites are named (``quick`` = ``bench/suites/quick.toml``) or given as a path.
+Suites are named (``quick`` = ``bench/suites/quick.toml``) or given as a path. Every value is
+checked when the suite loads (:mod:`bench.suite_schema`): a mistake is a one-line
+:class:`SuiteError` before any work, and a scalar where a list is allowed is a one-element list.
 """
 
 from __future__ import annotations
