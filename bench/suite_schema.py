@@ -119,14 +119,19 @@ def check_pattern(where: str, value: Any, sparsity: float = 0.5) -> str:
 
 
 # ------------------------------------------------------------------ solvers
-def check_solver_name(where: str, value: Any, warm_start: bool = False) -> str:
-    """A registered solver (``warm_start``: a chain of them); unknown names suggest the closest."""
+def check_solver_name(where: str, value: Any) -> str:
+    """A registered solver or chain ``a+b``: every name registered (an unknown one suggests the closest),
+    every link after the first one that takes a warm start."""
     check_str(where, value)
     try:
-        for part in parse_chain(value):
-            spec(part)
+        parts = parse_chain(value)
+        specs = [spec(part) for part in parts]
     except (MaskbenchError, ValueError) as exc:
         raise SuiteError(f"{where}: {exc}") from None
+    for s in specs[1:]:
+        if not s.uses_warm_start:
+            raise SuiteError(f"{where}: solver {s.name!r} ({s.kind}) does not take a warm start, so it cannot "
+                             f"follow '+' in {value!r}")
     return value
 
 
@@ -141,9 +146,11 @@ def check_settings(where: str, solver: str, value: Any) -> dict:
 
 
 def check_warm_start(where: str, solver: str, value: Any) -> str:
+    """A warm-start chain for ``solver``, whose (last) solver must take a warm start."""
     check_solver_name(where, value)
-    if not spec(solver).uses_warm_start:
-        raise SuiteError(f"{where}: solver {solver!r} ({spec(solver).kind}) does not take a warm start")
+    last = spec(parse_chain(solver)[-1])
+    if not last.uses_warm_start:
+        raise SuiteError(f"{where}: solver {last.name!r} ({last.kind}) does not take a warm start")
     return value
 
 
@@ -154,6 +161,9 @@ def check_solver_entry(where: str, cfg: Any) -> dict:
         raise SuiteError(f"{where} has no 'name'")
     name = check_solver_name(f"{where}.name", cfg["name"])
     if cfg.get("warm_start") is not None:
+        if len(parse_chain(name)) > 1:
+            raise SuiteError(f"{where}: name {name!r} is already a chain with its warm start; give either a chain "
+                             f"or warm_start")
         check_warm_start(f"{where}.warm_start", name, cfg["warm_start"])
     limit = cfg.get("time_limit")
     if limit is not None and not (_is_number(limit) and limit > 0):
