@@ -4,7 +4,9 @@ Keys (all optional but ``layers``): ``model`` ("default" = SmolLM2-135M from llm
 local HF directory / GGUF file), ``layers`` (glob or list of globs on full layer names),
 ``sparsity``, ``pattern``, ``crops`` (per layer), ``crop_rows``, ``crop_cols`` (int or list: one
 extraction per value), ``full`` (also write full layers), ``nsamples``, ``seqlen``, ``seed``,
-``optional`` (skip, saying so, when the model cannot be loaded; default true).
+``optional`` (skip, saying so, when the model cannot be loaded; default false: a missing model
+is an error, so that a typo in ``model`` never silently yields a suite without these instances).
+:mod:`bench.suite_schema` checks every key when the suite loads.
 
 Each extraction goes to ``<cache>/model-<hash>/``; its ``manifest.json`` is written last, so an
 interrupted extraction is simply redone on the next run.
@@ -16,15 +18,14 @@ import hashlib
 import json
 from pathlib import Path
 
-from bench.suites import SuiteError, as_list
+from bench.errors import SuiteError
+from bench.suite_schema import MODEL_KEYS, as_list
 from bench.tasks import InstanceRef, instance_ref
-
-KEYS = {"kind", "model", "layers", "sparsity", "pattern", "crops", "crop_rows", "crop_cols", "full",
-        "nsamples", "seqlen", "seed", "optional"}
+from solvers.errors import MaskbenchError
 
 
 def materialise_model(src: dict, cache: Path, log=print) -> list[InstanceRef]:
-    unknown = set(src) - KEYS
+    unknown = set(src) - MODEL_KEYS
     if unknown:
         raise SuiteError(f"model instance source has unknown keys {sorted(unknown)}")
     if "layers" not in src:
@@ -39,11 +40,12 @@ def materialise_model(src: dict, cache: Path, log=print) -> list[InstanceRef]:
             if loaded is None:
                 try:
                     loaded, data, meta = _calibrate(src)
-                except Exception as exc:
-                    if src.get("optional", True):
+                except (MaskbenchError, OSError, ValueError) as exc:
+                    if src.get("optional", False):
                         log(f"skipping model instances ({src.get('model', 'default')}): {exc}")
                         return []
-                    raise
+                    raise SuiteError(f"model instance source ({src.get('model', 'default')}): {exc} "
+                                     f"(set optional = true to skip it when the model is missing)") from None
             from models.extract import ExtractSettings, extract_instances
 
             settings = ExtractSettings(layers=as_list(src["layers"]), sparsity=src.get("sparsity", 0.5),

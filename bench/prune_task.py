@@ -1,4 +1,9 @@
-"""Runner task for a suite's ``[[prune]]`` entry: prune a whole model, store perplexities."""
+"""Runner task for a suite's ``[[prune]]`` entry: prune a whole model, store perplexities.
+
+The row's ``status`` is ``finished``, or ``error`` when anything failed (the exception and a
+short traceback go to ``protocol_json``): the runner counts such rows as errors and a resumed
+run retries them, as for solver tasks.
+"""
 
 from __future__ import annotations
 
@@ -38,11 +43,11 @@ def run_prune_task(task) -> dict[str, Any]:
         dense = session.dense_perplexity()
         outcome = session.prune(settings)
     except Exception as exc:  # recorded, never fatal to the run
-        row.update(seconds=time.perf_counter() - t0, layers_json="[]",
+        row.update(status="error", seconds=time.perf_counter() - t0, layers_json="[]",
                    protocol_json=json.dumps({"error": f"{type(exc).__name__}: {exc}",
                                              "traceback": traceback.format_exc(limit=8)}))
         return row
-    row.update(model=session.loaded.name, sparsity=settings.effective_sparsity,
+    row.update(status="finished", model=session.loaded.name, sparsity=settings.effective_sparsity,
                pattern=outcome.report.layers[0].pattern if cfg.pattern == "per-row" else cfg.pattern,
                dense_ppl=dense.ppl, pruned_ppl=outcome.perplexity.ppl, seconds=time.perf_counter() - t0,
                layers_json=json.dumps([r.to_json() for r in outcome.report.layers]),

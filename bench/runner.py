@@ -1,19 +1,27 @@
 """The benchmark runner: every (instance × solver configuration) of a suite is a task.
 
 * Each finished task is committed to the store at once (one transaction), so a run killed
-  even with SIGKILL loses nothing that finished.
-* Resumable: rerunning a suite at the same git commit continues its latest run and skips
-  finished tasks; ``force=True`` starts a new run and recomputes everything.
+  even with SIGKILL loses nothing that finished; the pool's workers exit with the runner
+  (:mod:`bench.worker_lifetime`).
+* Resumable: rerunning a suite at the same git commit continues its latest run, skips
+  finished tasks and retries the tasks stored as ``error`` (saying how many); ``force=True``
+  starts a new run and recomputes everything.
+* One runner per run: the runner owns the run it executes (:mod:`bench.run_owner`, a
+  heartbeat in the store); a second runner of the same run is refused with a message naming
+  the owner, and a stored result is never overwritten (only ``error`` rows are replaced).
+* A suite that yields no task at all is an error naming why.
 * Executors: a local process pool (default), a Dask ``LocalCluster`` (``dask_local=N``)
   or an existing Dask scheduler (``scheduler="tcp://…"``, e.g. started by dask-jobqueue on
   SLURM). Tasks are the same picklable calls either way, so objectives are identical.
-* A tqdm progress bar with ETA; solver errors are recorded with status ``error``.
+* A tqdm progress bar with ETA; solver errors are recorded with status ``error``, failed
+  whole-model prunes likewise; the summary counts every error row the run holds.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -21,22 +29,29 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from bench.errors import StoreError, SuiteError
 from bench.instances import materialise
 from bench.machine import git_state, machine_info
+from bench.run_owner import HEARTBEAT_SECONDS, RunOwner
 from bench.store import ResultStore
 from bench.suites import SolverConfig, Suite
 from bench.tasks import Task, run_task, task_key
+from bench.worker_lifetime import exit_with_parent
 from solvers.registry import chain_name, chain_unavailable_reason
 
 
 @dataclass
 class RunSummary:
+    """``total`` tasks; ``skipped``: already finished; ``retried``: stored as error and run again;
+    ``done``: computed now; ``errors``: error rows the run holds at the end (old and new)."""
+
     run_id: int
     total: int
     skipped: int
     done: int
     errors: int
     resumed: bool
+    retried: int = 0
 
 
 def usable_configs(suite: Suite, log: Callable[[str], None] = print) -> list[SolverConfig]:
@@ -52,27 +67,76 @@ def usable_configs(suite: Suite, log: Callable[[str], None] = print) -> list[Sol
 
 
 def build_tasks(suite: Suite, cache: Path, log: Callable[[str], None] = print) -> list[Task]:
+    """Every (instance × applicable solver configuration) and prune task; :class:`SuiteError` if none."""
     configs = usable_configs(suite, log)
     instances = materialise(suite.instances, suite.base_dir, cache, log)
-    tasks = []
+    tasks, matched = [], [0] * len(configs)
     for ref in instances:
-        for cfg in configs:
+        for i, cfg in enumerate(configs):
             if cfg.applies_to(int(ref.info["d_in"]), str(ref.info.get("family", ""))):
                 tasks.append(Task(task_key(ref.instance_id, cfg), instance=ref, config=cfg))
+                matched[i] += 1
+    for cfg, count in zip(configs, matched):
+        if instances and not count:
+            log(f"solver configuration {cfg.display!r} applies to no instance of the suite "
+                f"(max_d_in={cfg.max_d_in}, families={list(cfg.families)})")
+    prune_tasks = []
     for p in suite.prune:
         reason = chain_unavailable_reason(chain_name(p.solver, p.warm_start))
         if reason:
             log(f"skipping prune task {p.display!r}: {reason}")
         else:
-            tasks.append(Task(p.key, prune=p))
-    return tasks
+            prune_tasks.append(Task(p.key, prune=p))
+    if not tasks and not prune_tasks:
+        raise SuiteError(f"suite {suite.name!r} has no tasks: {_why_no_tasks(suite, configs, instances)}")
+    return tasks + prune_tasks
+
+
+def _why_no_tasks(suite: Suite, configs: list[SolverConfig], instances: list) -> str:
+    reasons = []
+    if suite.solvers and not configs:
+        reasons.append("none of its solver configurations is available (see the messages above)")
+    if suite.instances and not instances:
+        reasons.append("its instance sources yielded no instance (see the messages above)")
+    if configs and instances:
+        reasons.append("no solver configuration applies to any instance (max_d_in / families filters)")
+    if suite.prune:
+        reasons.append("none of its [[prune]] solvers is available")
+    return "; ".join(reasons) or "no [[instances]] × [[solvers]] or [[prune]] entries"
 
 
 def _local_executor(workers: int):
     import multiprocessing as mp
 
     # fork is fast but unsafe with threads already running (torch); spawn is the portable choice
-    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+    # workers end with the runner, even when it is killed with SIGKILL (see bench.worker_lifetime)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                               initializer=exit_with_parent, initargs=(os.getpid(),))
+
+
+class _Heartbeat:
+    """Refreshes the run owner's heartbeat every ``HEARTBEAT_SECONDS`` from a daemon thread."""
+
+    def __init__(self, store: ResultStore, run_id: int, owner: RunOwner):
+        self.store, self.run_id, self.owner = store, run_id, owner
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="maskbench-heartbeat", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                self.lost = self.lost or not self.store.beat(self.run_id, self.owner)
+            except Exception:  # noqa: BLE001 -- a busy store must not kill the thread; the next beat retries
+                continue
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def run_suite(suite: Suite, store: ResultStore, workers: int | None = None, force: bool = False,
@@ -80,31 +144,48 @@ def run_suite(suite: Suite, store: ResultStore, workers: int | None = None, forc
               log: Callable[[str], None] = print, progress: bool = True) -> RunSummary:
     """Run (or resume) ``suite`` into ``store``; see the module docstring."""
     commit, dirty = git_state()
-    previous = None if force else store.resumable_run(suite.name, suite.content_hash, commit)
-    if previous is not None:
-        run_id, resumed = previous["id"], True
-    else:
-        run_id, resumed = store.start_run(suite.name, suite.content_hash, commit, dirty, machine_info()), False
     cache = store.path.parent / "instances"
-    tasks = build_tasks(suite, cache, log)
-    finished = store.finished_task_keys(run_id)
-    pending = [t for t in tasks if t.key not in finished]
-    log(f"run {run_id} ({'resumed' if resumed else 'new'}) of suite {suite.name!r}: {len(tasks)} tasks, "
-        f"{len(tasks) - len(pending)} already finished, {len(pending)} to do")
-    summary = RunSummary(run_id, len(tasks), len(tasks) - len(pending), 0, 0, resumed)
-    store.set_run_status(run_id, "running")
-    bar = tqdm(total=len(pending), desc=f"maskbench {suite.name}", unit="task", disable=not progress,
+    tasks = build_tasks(suite, cache, log)  # before claiming a run: a suite without tasks leaves no trace
+    owner = RunOwner()
+    run_id, resumed = store.claim_run(suite.name, suite.content_hash, commit, dirty, machine_info(), owner, force)
+    status = "interrupted"
+    try:
+        finished, stored_errors = store.task_keys_by_status(run_id)
+        pending = [t for t in tasks if t.key not in finished]
+        retried = sum(t.key in stored_errors for t in pending)
+        log(f"run {run_id} ({'resumed' if resumed else 'new'}) of suite {suite.name!r}: {len(tasks)} tasks, "
+            f"{len(tasks) - len(pending)} already finished, "
+            + (f"{retried} stored as error will be retried, " if retried else "")
+            + f"{len(pending)} to do")
+        summary = RunSummary(run_id, len(tasks), len(tasks) - len(pending), 0, 0, resumed, retried)
+        with _Heartbeat(store, run_id, owner) as heartbeat:
+            _execute(pending, store, run_id, owner, heartbeat, summary, suite.name, workers, scheduler, dask_local,
+                     threads_per_task, progress)
+        summary.errors = len(store.task_keys_by_status(run_id)[1])
+        status = "finished"
+        return summary
+    finally:
+        store.release_run(run_id, owner, status)
+
+
+def _execute(pending: list[Task], store: ResultStore, run_id: int, owner: RunOwner, heartbeat: _Heartbeat,
+             summary: RunSummary, name: str, workers: int | None, scheduler: str | None, dask_local: int | None,
+             threads_per_task: int, progress: bool) -> None:
+    """Run the pending tasks on the chosen executor, storing each row as it arrives."""
+    bar = tqdm(total=len(pending), desc=f"maskbench {name}", unit="task", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
+    new_errors = 0
 
     def record(row: dict) -> None:
+        nonlocal new_errors
+        if heartbeat.lost:
+            raise StoreError(f"run {run_id} was taken over by another runner (this runner's heartbeat lapsed); "
+                             f"stopping")
         row["run_id"] = run_id
-        if row.get("task_key", "").startswith("prune:"):
-            store.add_prune_result(row)
-        else:
-            store.add_result(row)
+        store.store_task_row(row, owner)  # raises if another runner took the run over
         summary.done += 1
-        summary.errors += row.get("status") == "error"
-        bar.set_postfix_str(f"errors={summary.errors}")
+        new_errors += row.get("status") == "error"
+        bar.set_postfix_str(f"errors={new_errors}")
         bar.update(1)
 
     try:
@@ -117,13 +198,8 @@ def run_suite(suite: Suite, store: ResultStore, workers: int | None = None, forc
                     record(run_task(task, threads_per_task))
             else:
                 _run_pool(pending, record, workers, threads_per_task)
-    except BaseException:
-        store.set_run_status(run_id, "interrupted")
+    finally:
         bar.close()
-        raise
-    bar.close()
-    store.set_run_status(run_id, "finished")
-    return summary
 
 
 def _run_pool(tasks: list[Task], record, workers: int, threads: int) -> None:

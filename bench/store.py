@@ -269,6 +269,129 @@ class ResultStore:
     def _has_prune_table(self) -> bool:
         return bool(self._read("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'prune_results'"))
 
+    # ==================================================================================
+    # Runner block (issue 10 §4): run ownership, retries of stored errors, prune status.
+    # Used by bench.runner only; kept apart from the rest of the store. The tables it adds
+    # are created by the runner's write path only (never by a read-only command):
+    #   run_owners (run_id PRIMARY KEY, host, pid, token, heartbeat) -- see bench.run_owner
+    #   prune_results.status ('finished' | 'error'), added to older stores with the value
+    #   derived from pruned_ppl (a failed prune stored no perplexity).
+    # ==================================================================================
+    def _runner_transaction(self) -> sqlite3.Connection:
+        """A connection inside ``BEGIN IMMEDIATE`` (the write lock is taken at once), with the runner tables."""
+        con = self._connect()
+        con.isolation_level = None
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("CREATE TABLE IF NOT EXISTS run_owners (run_id INTEGER PRIMARY KEY, host TEXT NOT NULL, "
+                    "pid INTEGER NOT NULL, token TEXT NOT NULL, heartbeat REAL NOT NULL)")
+        if "status" not in {r["name"] for r in con.execute("PRAGMA table_info(prune_results)")}:
+            con.execute("ALTER TABLE prune_results ADD COLUMN status TEXT")
+            con.execute("UPDATE prune_results SET status = "
+                        "CASE WHEN pruned_ppl IS NULL THEN 'error' ELSE 'finished' END")
+        return con
+
+    def _in_runner_transaction(self, work):
+        con = self._runner_transaction()
+        try:
+            out = work(con)
+            con.execute("COMMIT")
+            return out
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        finally:
+            con.close()
+
+    def claim_run(self, suite: str, suite_hash: str, git_commit: str, git_dirty: bool, machine: dict,
+                  owner, force: bool = False) -> tuple[int, bool]:
+        """Pick the run to execute and own it, atomically: ``(run_id, resumed)``.
+
+        Without ``force`` the latest run of the same suite content at the same commit is resumed;
+        if its owner is alive (:func:`bench.run_owner.owner_is_gone`) a :class:`StoreError` names
+        it and nothing changes. Otherwise (or with ``force``) a new run is started.
+        """
+        from bench.run_owner import RunOwner, owner_is_gone
+
+        def work(con):
+            previous = None if force else con.execute(
+                "SELECT id FROM runs WHERE suite = ? AND suite_hash = ? AND git_commit = ? ORDER BY id DESC LIMIT 1",
+                (suite, suite_hash, git_commit)).fetchone()
+            if previous is not None:
+                run_id = previous["id"]
+                held = con.execute("SELECT * FROM run_owners WHERE run_id = ?", (run_id,)).fetchone()
+                if held is not None:
+                    holder = RunOwner(held["host"], held["pid"], held["token"])
+                    if not owner_is_gone(holder, held["heartbeat"]):
+                        raise StoreError(
+                            f"run {run_id} of suite {suite!r} is being executed by {holder.describe()} "
+                            f"(heartbeat {time.time() - held['heartbeat']:.0f} s ago) in {self.path}; wait for it to "
+                            f"finish, or use --force to start a separate run")
+            else:
+                run_id = con.execute(
+                    "INSERT INTO runs (started_at, status, suite, suite_hash, git_commit, git_dirty, machine_json) "
+                    "VALUES (?, 'running', ?, ?, ?, ?, ?)",
+                    (time.time(), suite, suite_hash, git_commit, int(git_dirty), json.dumps(machine))).lastrowid
+            con.execute("INSERT OR REPLACE INTO run_owners (run_id, host, pid, token, heartbeat) VALUES (?, ?, ?, ?, ?)",
+                        (run_id, owner.host, owner.pid, owner.token, time.time()))
+            con.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?", (run_id,))
+            return run_id, previous is not None
+
+        return self._in_runner_transaction(work)
+
+    def beat(self, run_id: int, owner) -> bool:
+        """Refresh ``owner``'s heartbeat; False when the run is no longer owned by it."""
+        return self._in_runner_transaction(lambda con: con.execute(
+            "UPDATE run_owners SET heartbeat = ? WHERE run_id = ? AND token = ?",
+            (time.time(), run_id, owner.token)).rowcount == 1)
+
+    def release_run(self, run_id: int, owner, status: str) -> None:
+        """Set the run's status and drop ``owner``'s claim (only if it still holds it)."""
+        def work(con):
+            if con.execute("DELETE FROM run_owners WHERE run_id = ? AND token = ?", (run_id, owner.token)).rowcount:
+                con.execute("UPDATE runs SET status = ?, finished_at = ? WHERE id = ?", (status, time.time(), run_id))
+
+        self._in_runner_transaction(work)
+
+    def store_task_row(self, row: dict, owner) -> None:
+        """Store one finished task of ``row['run_id']`` as ``owner``; a stored ``error`` row of the
+        same task is replaced (a retry), anything else stored is never overwritten.
+
+        Raises :class:`StoreError` when ``owner`` no longer owns the run or the task is already stored.
+        """
+        prune = str(row["task_key"]).startswith("prune:")
+        table, columns = ("prune_results", PRUNE_COLUMNS + ("status",)) if prune else ("results", RESULT_COLUMNS)
+        values = {c: row.get(c) for c in columns}
+        values["finished_at"] = values["finished_at"] or time.time()
+
+        def work(con):
+            held = con.execute("SELECT * FROM run_owners WHERE run_id = ?", (row["run_id"],)).fetchone()
+            if held is None or held["token"] != owner.token:
+                who = f"pid {held['pid']} on host {held['host']!r}" if held is not None else "nobody"
+                raise StoreError(f"run {row['run_id']} is now owned by {who}, not by this runner; stopping "
+                                 f"without storing task {row['task_key']}")
+            con.execute(f"DELETE FROM {table} WHERE run_id = ? AND task_key = ? AND status = 'error'",
+                        (row["run_id"], row["task_key"]))
+            try:
+                con.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+                            tuple(values[c] for c in columns))
+            except sqlite3.IntegrityError:
+                raise StoreError(f"task {row['task_key']} of run {row['run_id']} is already stored; "
+                                 f"not overwritten") from None
+            con.execute("UPDATE run_owners SET heartbeat = ? WHERE run_id = ?", (time.time(), row["run_id"]))
+
+        self._in_runner_transaction(work)
+
+    def task_keys_by_status(self, run_id: int) -> tuple[set[str], set[str]]:
+        """``(finished, errors)``: task keys of ``run_id`` stored without and with status ``error``."""
+        def work(con):
+            rows = con.execute("SELECT task_key, status FROM results WHERE run_id = ? UNION ALL "
+                               "SELECT task_key, status FROM prune_results WHERE run_id = ?",
+                               (run_id, run_id)).fetchall()
+            return ({r["task_key"] for r in rows if r["status"] != "error"},
+                    {r["task_key"] for r in rows if r["status"] == "error"})
+
+        return self._in_runner_transaction(work)
+
 
 def with_portable_key(row: dict) -> dict:
     """``row`` with ``instance_key`` and ``fingerprint_json`` present (derived for pre-key rows)."""

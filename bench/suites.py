@@ -26,7 +26,7 @@ A suite file (see ``bench/suites/*.toml``)::
     crop_rows = 4
     crop_cols = [16, 32]
     sparsity = 0.5
-    optional = true          # skip (saying so) when the model is not installed
+    optional = true          # skip (saying so) when the model is missing; default false: an error
 
     [[solvers]]
     name = "swap"            # a registered solver
@@ -44,7 +44,9 @@ A suite file (see ``bench/suites/*.toml``)::
     sparsity = 0.5
     pattern = "per-row"
 
-Suites are named (``quick`` = ``bench/suites/quick.toml``) or given as a path.
+Suites are named (``quick`` = ``bench/suites/quick.toml``) or given as a path. Every value is
+checked when the suite loads (:mod:`bench.suite_schema`): a mistake is a one-line
+:class:`SuiteError` before any work, and a scalar where a list is allowed is a one-element list.
 """
 
 from __future__ import annotations
@@ -58,10 +60,22 @@ from pathlib import Path
 from typing import Any
 
 from bench.errors import SuiteError
+from bench.suite_schema import (
+    TOP_LEVEL_KEYS,
+    as_list,
+    check_instance_source,
+    check_keys,
+    check_prune_entry,
+    check_solver_entry,
+    check_suite_name,
+    check_tables,
+)
 from solvers.registry import chain_name
 
+__all__ = ["PruneConfig", "SolverConfig", "Suite", "SuiteError", "as_list", "expand_generated", "load_suite",
+           "suite_path"]
+
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
-INSTANCE_KINDS = ("generated", "files", "model")
 
 
 def _hash(obj: Any) -> str:
@@ -131,8 +145,11 @@ class Suite:
 
 
 def suite_path(name_or_path: str) -> Path:
+    """A suite file from a built-in name (``quick``) or a path; one-line errors otherwise."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
+        if path.is_dir():
+            raise SuiteError(f"{path} is a directory; give a suite file (.toml) or a built-in suite name")
         if not path.exists():
             raise SuiteError(f"suite file {path} does not exist")
         return path
@@ -144,52 +161,46 @@ def suite_path(name_or_path: str) -> Path:
 
 
 def load_suite(name_or_path: str) -> Suite:
+    """Read and validate a suite (see :mod:`bench.suite_schema` for every rule)."""
     path = suite_path(name_or_path)
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SuiteError(f"{path}: invalid TOML: {exc}") from None
-    unknown = set(data) - {"name", "description", "instances", "solvers", "prune"}
-    if unknown:
-        raise SuiteError(f"{path}: unknown top-level keys {sorted(unknown)}")
-    instances = data.get("instances", [])
+    except OSError as exc:
+        raise SuiteError(f"{path}: cannot read the suite file: {exc.strerror or exc}") from None
+    check_keys(str(path), data, TOP_LEVEL_KEYS)
+    name = check_suite_name(f"{path}: name", data.get("name", path.stem))
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise SuiteError(f"{path}: description must be a string, got {description!r}")
+    instances = check_tables(f"{path}: instances", data.get("instances", []))
     for i, src in enumerate(instances):
-        if src.get("kind") not in INSTANCE_KINDS:
-            raise SuiteError(f"{path}: instances[{i}] kind must be one of {INSTANCE_KINDS}, got {src.get('kind')!r}")
+        check_instance_source(f"{path}: instances[{i}]", src)
     solvers = []
-    for i, cfg in enumerate(data.get("solvers", [])):
-        if "name" not in cfg:
-            raise SuiteError(f"{path}: solvers[{i}] has no 'name'")
-        extra = set(cfg) - {"name", "warm_start", "time_limit", "settings", "label", "max_d_in", "families"}
-        if extra:
-            raise SuiteError(f"{path}: solvers[{i}] has unknown keys {sorted(extra)}")
+    for i, cfg in enumerate(check_tables(f"{path}: solvers", data.get("solvers", []))):
+        cfg = check_solver_entry(f"{path}: solvers[{i}]", cfg)
         solvers.append(SolverConfig(cfg["name"], cfg.get("warm_start"), cfg.get("time_limit"),
                                     dict(cfg.get("settings", {})), cfg.get("label", ""), cfg.get("max_d_in"),
-                                    tuple(cfg.get("families", ()))))
+                                    tuple(cfg["families"])))
     labels = [s.display for s in solvers]
     dupes = {x for x in labels if labels.count(x) > 1}
     if dupes:
         raise SuiteError(f"{path}: solver labels must be unique, repeated: {sorted(dupes)}")
-    try:
-        prune = [PruneConfig(**p) for p in data.get("prune", [])]
-    except TypeError as exc:
-        raise SuiteError(f"{path}: bad [[prune]] entry: {exc}") from None
+    prune = [PruneConfig(**check_prune_entry(f"{path}: prune[{i}]", p))
+             for i, p in enumerate(check_tables(f"{path}: prune", data.get("prune", [])))]
     if not instances and not prune:
-        raise SuiteError(f"{path}: a suite needs [[instances]] or [[prune]] entries")
-    return Suite(data.get("name", path.stem), data.get("description", ""), instances, solvers, prune,
-                 path.parent, _hash(data))
-
-
-def as_list(value) -> list:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+        raise SuiteError(f"{path}: a suite needs [[instances]] (with [[solvers]]) or [[prune]] entries")
+    if instances and not solvers:
+        raise SuiteError(f"{path}: [[instances]] without any [[solvers]] entry gives no tasks")
+    if solvers and not instances:
+        raise SuiteError(f"{path}: [[solvers]] without any [[instances]] entry gives no tasks")
+    return Suite(name, description, instances, solvers, prune, path.parent, _hash(data))
 
 
 def expand_generated(src: dict[str, Any]) -> list[dict[str, Any]]:
     """The product of a generated source's list-valued keys, as :class:`SyntheticSpec` kwargs."""
     keys = ("family", "d_in", "d_out", "sparsity", "pattern", "seeds", "dead_fraction")
-    extra = set(src) - set(keys) - {"kind"}
-    if extra:
-        raise SuiteError(f"generated instance source has unknown keys {sorted(extra)}")
     values = [as_list(src.get(k, default)) for k, default in
               zip(keys, ("small", None, None, 0.5, "per-row", [0], 0.0))]
     return [dict(family=f, d_in=d, d_out=o, sparsity=s, pattern=p, seed=seed, dead_fraction=dead)

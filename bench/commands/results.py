@@ -19,12 +19,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a benchmark suite (default: quick) and write a report",
                        description="Run every (instance x solver configuration) task of a suite, committing each "
                                    "result to the store as it finishes. Rerunning at the same git commit resumes "
-                                   "the latest run and skips finished tasks.")
+                                   "the latest run, skips finished tasks and retries tasks stored as errors; a "
+                                   "run being executed by another live runner is refused.")
     p.add_argument("suite", nargs="?", default="quick", help="built-in suite name (quick, gap, layers, paper) or "
                                                               "a suite .toml file (default: quick)")
     _store_arg(p)
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: cores)")
-    p.add_argument("--force", action="store_true", help="start a new run and recompute every task")
+    p.add_argument("--force", action="store_true", help="start a new run and recompute every task "
+                                                             "(also when another runner executes the latest run)")
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:port)")
     p.add_argument("--dask-local", type=int, default=None, metavar="N", help="run on a Dask LocalCluster of N workers")
     p.add_argument("--threads-per-task", type=int, default=1, help="torch threads in each task (default 1)")
@@ -74,8 +76,9 @@ def cmd_run(args) -> int:
     summary = run_suite(suite, store, workers=args.workers, force=args.force, scheduler=args.scheduler,
                         dask_local=args.dask_local, threads_per_task=args.threads_per_task,
                         log=lambda m: print(m, file=sys.stderr))
+    retried = f"{summary.retried} of them retried errors, " if summary.retried else ""
     print(f"run {summary.run_id}: {summary.total} tasks ({summary.skipped} already finished, "
-          f"{summary.done} done now, {summary.errors} errors) in {store.path}")
+          f"{summary.done} done now, {retried}{summary.errors} stored as error) in {store.path}")
     if not args.no_report:
         out = Path(args.report_dir or store.path.parent / f"report-{suite.name}")
         try:
