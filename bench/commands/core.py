@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from bench.jsonout import emit_json, json_ready
+from bench.paths import refuse_overwrite
 from bench.set_options import parse_set_options
 from solvers import available_solvers, evaluate, generate, load_instance, load_mask, save_instance, save_mask, solve
 from solvers.synthetic import FAMILIES, SyntheticSpec
@@ -73,6 +74,8 @@ def cmd_generate(args) -> int:
 
 
 def cmd_solve(args) -> int:
+    if args.out:
+        refuse_overwrite(args.out, args.instance, *([args.warm_start] if args.warm_start else []))
     problem = load_instance(args.instance)
     warm = args.warm_start
     if warm is not None and (warm.endswith(".safetensors") or "/" in warm):

@@ -54,3 +54,28 @@ def test_cli_errors_are_one_line(cli, tmp_path):
     assert proc.returncode == 2 and "unknown solver" in proc.stderr
     proc = cli("generate", "--family", "tiny", "--pattern", "2:3", "-o", inst)
     assert proc.returncode == 2 and "does not divide" in proc.stderr
+
+
+def test_solve_refuses_to_write_its_mask_over_the_instance(tmp_path):
+    from bench.cli import main
+
+    inst = tmp_path / "inst.safetensors"
+    assert main(["generate", "--family", "tiny", "--d-in", "12", "--d-out", "3", "-o", str(inst)]) == 0
+    before = inst.read_bytes()
+    assert main(["solve", str(inst), "--solver", "wanda", "--out", str(inst)]) == 2
+    assert inst.read_bytes() == before
+
+
+def test_eval_warns_when_the_mask_was_made_for_another_instance(tmp_path, capsys):
+    from bench.cli import main
+
+    a, b, mask = tmp_path / "a.safetensors", tmp_path / "b.safetensors", tmp_path / "m.safetensors"
+    for seed, path in ((0, a), (1, b)):
+        assert main(["generate", "--family", "tiny", "--d-in", "12", "--d-out", "3", "--seed", str(seed),
+                     "-o", str(path)]) == 0
+    assert main(["solve", str(a), "--solver", "wanda", "--out", str(mask)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(b), str(mask)]) == 0  # feasible for b's pattern, so evaluated …
+    assert "was made for instance" in capsys.readouterr().err  # … with a warning on stderr
+    assert main(["eval", str(a), str(mask)]) == 0
+    assert "was made for instance" not in capsys.readouterr().err
