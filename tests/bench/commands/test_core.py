@@ -79,3 +79,29 @@ def test_eval_warns_when_the_mask_was_made_for_another_instance(tmp_path, capsys
     assert "was made for instance" in capsys.readouterr().err  # … with a warning on stderr
     assert main(["eval", str(a), str(mask)]) == 0
     assert "was made for instance" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["generate", "solve", "report", "export"])
+def test_unwritable_output_paths_are_one_line_errors(command, tmp_path, capsys):
+    """An output under a path whose parent is a file cannot be written: one line, exit 2."""
+    from bench.cli import main
+
+    inst = tmp_path / "inst.safetensors"
+    assert main(["generate", "--family", "tiny", "--d-in", "12", "--d-out", "3", "-o", str(inst)]) == 0
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    target = str(blocked / "out")
+    if command in ("report", "export"):
+        store = tmp_path / "s.sqlite"
+        suite = tmp_path / "t.toml"
+        suite.write_text('name = "t"\n[[instances]]\nkind = "files"\npath = "inst.safetensors"\n'
+                         '[[solvers]]\nname = "wanda"\n')
+        assert main(["run", str(suite), "--store", str(store), "--workers", "1", "--no-report"]) == 0
+    argv = {"generate": ["generate", "--family", "tiny", "-o", target],
+            "solve": ["solve", str(inst), "--solver", "wanda", "--out", target],
+            "report": ["report", "--store", str(tmp_path / "s.sqlite"), "--out", target],
+            "export": ["export", "--store", str(tmp_path / "s.sqlite"), "--csv", target]}[command]
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("maskbench: error:") and len(err.strip().splitlines()) == 1
