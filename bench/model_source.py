@@ -41,10 +41,11 @@ def materialise_model(src: dict, cache: Path, log=print) -> list[InstanceRef]:
                 try:
                     loaded, data, meta = _calibrate(src)
                 except (MaskbenchError, OSError, ValueError) as exc:
+                    why = " ".join(str(exc).split())  # one line, whatever the library wrote
                     if src.get("optional", False):
-                        log(f"skipping model instances ({src.get('model', 'default')}): {exc}")
+                        log(f"skipping model instances ({src.get('model', 'default')}): {why}")
                         return []
-                    raise SuiteError(f"model instance source ({src.get('model', 'default')}): {exc} "
+                    raise SuiteError(f"model instance source ({src.get('model', 'default')}): {why} "
                                      f"(set optional = true to skip it when the model is missing)") from None
             from models.extract import ExtractSettings, extract_instances
 

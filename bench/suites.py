@@ -170,7 +170,8 @@ def load_suite(name_or_path: str) -> Suite:
     except OSError as exc:
         raise SuiteError(f"{path}: cannot read the suite file: {exc.strerror or exc}") from None
     check_keys(str(path), data, TOP_LEVEL_KEYS)
-    name = check_suite_name(f"{path}: name", data.get("name", path.stem))
+    name = check_suite_name(f"{path}: name" if "name" in data else f"{path}: name (the file name, as none is given)",
+                            data.get("name", path.stem))
     description = data.get("description", "")
     if not isinstance(description, str):
         raise SuiteError(f"{path}: description must be a string, got {description!r}")

@@ -73,3 +73,21 @@ eval_windows = 4
     assert any(f.name == "fig_swap_convergence.png" for f in files)
     again = run_suite(load_suite(str(suite_file)), store, workers=1, progress=False, log=lambda m: None)
     assert again.done == 0 and again.skipped == 14  # prune tasks are resumable too
+
+
+def test_model_that_fails_to_load_is_an_error_unless_optional(tmp_path):
+    import pytest
+
+    from bench.errors import SuiteError
+    from bench.model_source import materialise_model
+
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")  # looks like a model directory, cannot be loaded
+    src = {"kind": "model", "model": str(broken), "layers": "*"}
+    with pytest.raises(SuiteError, match=r"model instance source \(.*broken-model\): .*set optional = true") as info:
+        materialise_model(src, tmp_path / "cache", log=lambda m: None)  # optional defaults to false
+    assert "\n" not in str(info.value)
+    messages = []
+    assert materialise_model({**src, "optional": True}, tmp_path / "cache", log=messages.append) == []
+    assert len(messages) == 1 and messages[0].startswith(f"skipping model instances ({broken})")
