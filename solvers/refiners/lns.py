@@ -18,9 +18,12 @@ each row is the best visited mask, re-verified in float64 and replaced by the wa
 if it were worse (``extra["rows_reverted_to_warm_start"]``); deterministic for a given
 ``seed`` on a given device (the seed only draws the tenures). Works for per-row and N:M.
 
-Settings: ``steps`` (tabu steps per row; default ``max(100, d_in // 2)`` for per-row,
-``max(50, d_in // 8)`` for N:M), ``tenure`` (base tabu tenure, default
-``max(3, g // 20)``), ``chunk_rows`` (rows searched together, default 32),
+Settings: ``steps`` (tabu steps per row; default 100 for per-row, 50 for N:M),
+``patience`` (a chunk of rows stops once none of its rows improved for this many steps;
+default 25, None = run all steps), ``tenure`` (base tabu tenure, default
+``max(3, g // 20)``), ``candidates`` (per-row rows wider than twice this pair only this
+many pruned and kept columns per step, :mod:`solvers.refiners.tabu_search`; default 64,
+None = all pairs), ``chunk_rows`` (rows searched together, default 64),
 ``device`` (``auto`` = CUDA when present). A ``time_limit`` stops the search at the next
 step; rows of unsearched chunks keep their warm start.
 
@@ -46,13 +49,14 @@ from solvers.result import FEASIBLE, TIME_LIMIT, make_result
 
 def default_steps(d_in: int, nm: bool) -> int:
     """Steps per row when the caller gives none (see the module docstring)."""
-    return max(50, d_in // 8) if nm else max(100, d_in // 2)
+    return 50 if nm else 100
 
 
 @register_solver("lns", "refiner", "tabu search over swap chains from a 1-swap optimum (never worse than its start)",
                  uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
 def solve_lns(problem: MaskProblem, warm_start, time_limit, seed, steps: int | None = None,
-              tenure: int | None = None, chunk_rows: int = 32, refresh_every: int = 32,
+              tenure: int | None = None, candidates: int | None = 64, patience: int | None = 25,
+              chunk_rows: int = 64, refresh_every: int = 32,
               device: str | None = None, progress: bool = False):
     """Tabu-chain refinement; see the module docstring for the settings."""
     if warm_start is None:
@@ -61,8 +65,8 @@ def solve_lns(problem: MaskProblem, warm_start, time_limit, seed, steps: int | N
     group = problem.pattern.m if nm else problem.d_in
     steps = default_steps(problem.d_in, nm) if steps is None else int(steps)
     tenure = max(3, group // 20) if tenure is None else int(tenure)
-    if steps < 0 or tenure < 1 or chunk_rows < 1 or refresh_every < 1:
-        raise ValueError("steps must be >= 0 and tenure, chunk_rows, refresh_every positive")
+    if steps < 0 or tenure < 1 or chunk_rows < 1 or refresh_every < 1 or (candidates is not None and candidates < 1):
+        raise ValueError("steps must be >= 0 and tenure, candidates, chunk_rows, refresh_every positive")
     t_start = time.perf_counter()
     deadline = t_start + time_limit if time_limit else None
     dev = pick_device(device)
@@ -90,13 +94,14 @@ def solve_lns(problem: MaskProblem, warm_start, time_limit, seed, steps: int | N
         r1 = min(r0 + chunk_rows, problem.d_out)
         weight = problem.weight[r0:r1].to(dev, torch.float64)
         pruned = (~keep[r0:r1]).to(dev)
-        out = tabu_rows(weight, gram, pruned, group, steps, tenure, gen, refresh_every, out_of_time)
+        out = tabu_rows(weight, gram, pruned, group, steps, tenure, gen, refresh_every, out_of_time, candidates,
+                        patience)
         keep[r0:r1] = ~out.pruned.cpu()
         running[r0:r1] = out.value.cpu()
         taken = max(taken, out.steps)
         improving_steps += out.improved_at[out.improved_at > 0].tolist()
         trace.append((time.perf_counter() - t_start, float(running.sum())))
-        if out.steps < steps:
+        if out_of_time():
             status = TIME_LIMIT
     final_rows = row_objectives(problem, keep)
     worse = final_rows > warm_rows
@@ -105,7 +110,7 @@ def solve_lns(problem: MaskProblem, warm_start, time_limit, seed, steps: int | N
     extra = {"rows_reverted_to_warm_start": int(worse.sum()), "device": str(dev),
              "improved_rows": len(improving_steps),
              "mean_improving_step": (sum(improving_steps) / len(improving_steps)) if improving_steps else None}
-    settings = {"steps": steps, "tenure": tenure, "chunk_rows": chunk_rows, "refresh_every": refresh_every,
-                "device": str(dev)}
+    settings = {"steps": steps, "patience": patience, "tenure": tenure, "candidates": candidates, "chunk_rows": chunk_rows,
+                "refresh_every": refresh_every, "device": str(dev)}
     return make_result(problem, keep, "lns", status, iterations=taken, trace=trace, extra=extra,
                        settings=settings, solve_seconds=time.perf_counter() - t_start)

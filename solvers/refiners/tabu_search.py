@@ -20,10 +20,15 @@ rows do not cycle in lock step), unless the move gives a loss below the row's be
 the result is never worse than the start (up to the rounding of the running values,
 which the caller re-verifies in float64).
 
+**Candidates.** On wide per-row rows the full ``d × d`` table of ``Δ`` per step is the cost;
+with ``candidates = L`` only the ``L`` movable pruned columns with the smallest
+``q_aa − 2c_a`` and the ``L`` movable kept columns with the smallest ``q_bb + 2c_b`` are paired
+(``L²`` values per row), see :func:`_narrow_step`.
+
 Numerics: float64 throughout; ``c`` is recomputed from scratch every ``refresh_every``
 steps. Device-agnostic (CPU or CUDA): all work is batched tensor algebra on chunks of
 rows, with ``Q`` of a chunk materialised as ``[rows, groups, g, g]`` blocks (``8·rows·d·g``
-bytes: 85 MB for 32 rows of d = 576 per-row).
+bytes: 85 MB for 32 rows of d = 576 per-row) unless candidates are used.
 """
 
 from __future__ import annotations
@@ -61,17 +66,19 @@ def loss_gradient(weight: torch.Tensor, gram: torch.Tensor, pruned: torch.Tensor
 
 def tabu_rows(weight: torch.Tensor, gram: torch.Tensor, pruned: torch.Tensor, group: int, steps: int,
               tenure: int, generator: torch.Generator, refresh_every: int = 32,
-              deadline_check=None) -> TabuOutcome:
+              deadline_check=None, candidates: int | None = None, patience: int | None = None) -> TabuOutcome:
     """Tabu search from ``pruned`` on a chunk of rows; see the module docstring.
 
     ``weight`` [rows, d] and ``gram`` [d, d] in float64 on one device; ``group`` = the
-    swap group size (``d`` per-row, ``m`` for N:M); ``deadline_check()`` → True stops early.
+    swap group size (``d`` per-row, ``m`` for N:M); ``deadline_check()`` → True stops early;
+    ``candidates`` (per-row only, used when ``d > 2·candidates``): see :func:`_narrow_step`;
+    ``patience``: stop once no row of the chunk has found a better mask for that many steps.
     """
     rows, d = weight.shape
-    ng = d // group
     dev = weight.device
-    q_blocks = group_blocks(weight, gram, group)                            # [R, ng, g, g]
-    q_diag = torch.diagonal(q_blocks, dim1=2, dim2=3).reshape(rows, d)      # q_jj
+    narrow = candidates is not None and group == d and d > 2 * candidates
+    q_blocks = None if narrow else group_blocks(weight, gram, group)      # [R, ng, g, g]
+    q_diag = weight * weight * torch.diagonal(gram)                        # q_jj
     z = pruned.clone()
     c = loss_gradient(weight, gram, z)
     value = (c * z.to(c.dtype)).sum(1)
@@ -82,32 +89,22 @@ def tabu_rows(weight: torch.Tensor, gram: torch.Tensor, pruned: torch.Tensor, gr
     row_tenure = (base + torch.randint(0, base + 1, (rows,), generator=generator)).to(dev)
     free_at = torch.zeros(rows, d, dtype=torch.long, device=dev)           # step from which a column may move
     ar = torch.arange(rows, device=dev)
-    taken = 0
+    taken, last_gain = 0, 0
     for step in range(1, steps + 1):
         if deadline_check is not None and deadline_check():
+            break
+        if patience is not None and step - last_gain > patience:
             break
         if step % refresh_every == 0:
             c = loss_gradient(weight, gram, z)
             value = (c * z.to(c.dtype)).sum(1)
-        a_term = (q_diag - 2.0 * c).reshape(rows, ng, group, 1)
-        b_term = (q_diag + 2.0 * c).reshape(rows, ng, 1, group)
-        delta = a_term + b_term - 2.0 * q_blocks                              # [R, ng, g(a), g(b)]
-        zg = z.reshape(rows, ng, group)
-        movable = (free_at <= step).reshape(rows, ng, group)
-        pair = zg.unsqueeze(3) & ~zg.unsqueeze(2)                            # a pruned, b kept
-        allowed = pair & movable.unsqueeze(3) & movable.unsqueeze(2)
-        aspire = pair & ((value - best_v).reshape(rows, 1, 1, 1) + delta
-                         < -1e-12 * best_v.abs().reshape(rows, 1, 1, 1))
-        delta = torch.where(allowed | aspire, delta, torch.full_like(delta, float("inf")))
-        flat = delta.reshape(rows, -1)
-        pick = torch.argmin(flat, dim=1)
-        best_delta = flat[ar, pick]
+        if narrow:
+            best_delta, a, b = _narrow_step(weight, gram, q_diag, c, z, free_at <= step, candidates)
+        else:
+            best_delta, a, b = _block_step(q_blocks, q_diag, c, z, free_at <= step, value - best_v, best_v, group)
         live = torch.isfinite(best_delta)
         if not bool(live.any()):
             break
-        g_idx = pick // (group * group)
-        a = g_idx * group + (pick // group) % group
-        b = g_idx * group + pick % group
         a, b = a[live], b[live]
         lr = ar[live]
         z[lr, a] = False
@@ -123,7 +120,51 @@ def tabu_rows(weight: torch.Tensor, gram: torch.Tensor, pruned: torch.Tensor, gr
             best_z[better] = z[better]
             best_v[better] = value[better]
             improved_at[better] = step
+            last_gain = step
         taken = step
     exact = loss_gradient(weight, gram, best_z)
     best_v = (exact * best_z.to(exact.dtype)).sum(1)
     return TabuOutcome(best_z, best_v, start_value, improved_at, taken)
+
+
+def _block_step(q_blocks, q_diag, c, z, movable, excess, best_v, group):
+    """Best allowed swap of every row over all pairs of its groups: ``(Δ, a, b)`` (Δ = inf: none)."""
+    rows, d = z.shape
+    ng = d // group
+    a_term = (q_diag - 2.0 * c).reshape(rows, ng, group, 1)
+    b_term = (q_diag + 2.0 * c).reshape(rows, ng, 1, group)
+    delta = a_term + b_term - 2.0 * q_blocks                              # [R, ng, g(a), g(b)]
+    zg = z.reshape(rows, ng, group)
+    mg = movable.reshape(rows, ng, group)
+    pair = zg.unsqueeze(3) & ~zg.unsqueeze(2)                            # a pruned, b kept
+    allowed = pair & mg.unsqueeze(3) & mg.unsqueeze(2)
+    aspire = pair & (excess.reshape(rows, 1, 1, 1) + delta < -1e-12 * best_v.abs().reshape(rows, 1, 1, 1))
+    delta = torch.where(allowed | aspire, delta, torch.full_like(delta, float("inf")))
+    flat = delta.reshape(rows, -1)
+    pick = torch.argmin(flat, dim=1)
+    best = flat[torch.arange(rows, device=z.device), pick]
+    g_idx = pick // (group * group)
+    return best, g_idx * group + (pick // group) % group, g_idx * group + pick % group
+
+
+def _narrow_step(weight, gram, q_diag, c, z, movable, candidates):
+    """Per-row rows with large ``d``: the best swap among the ``candidates`` movable pruned columns
+    with the smallest ``q_aa − 2c_a`` and the ``candidates`` movable kept ones with the smallest
+    ``q_bb + 2c_b`` (``Δ = those two terms − 2 q_ab`` with ``|q_ab| ≤ √(q_aa q_bb)``, so the best pair
+    is almost always among them). Cost ``O(d + candidates²)`` per row instead of ``O(d²)``; tabu
+    columns are never candidates, so no aspiration here."""
+    inf = torch.full_like(c, float("inf"))
+    a_score = torch.where(z & movable, q_diag - 2.0 * c, inf)
+    b_score = torch.where(~z & movable, q_diag + 2.0 * c, inf)
+    a_val, a_idx = torch.topk(a_score, candidates, dim=1, largest=False)
+    b_val, b_idx = torch.topk(b_score, candidates, dim=1, largest=False)
+    g_ab = gram[a_idx.unsqueeze(2), b_idx.unsqueeze(1)]                    # [R, L, L]
+    w_a = torch.gather(weight, 1, a_idx).unsqueeze(2)
+    w_b = torch.gather(weight, 1, b_idx).unsqueeze(1)
+    delta = a_val.unsqueeze(2) + b_val.unsqueeze(1) - 2.0 * w_a * g_ab * w_b
+    delta = torch.nan_to_num(delta, nan=float("inf"))                    # inf − inf where no candidate
+    flat = delta.reshape(z.shape[0], -1)
+    pick = torch.argmin(flat, dim=1)
+    best = flat[torch.arange(z.shape[0], device=z.device), pick]
+    return best, torch.gather(a_idx, 1, (pick // candidates).unsqueeze(1)).squeeze(1), \
+        torch.gather(b_idx, 1, (pick % candidates).unsqueeze(1)).squeeze(1)
