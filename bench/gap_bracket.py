@@ -99,7 +99,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.gap_bracket", description=__doc__.split("\n")[0])
     p.add_argument("layers", nargs="+", help="full-layer instance files (maskbench extract)")
     p.add_argument("--rows", type=int, default=8, help="full rows per layer (default 8)")
-    p.add_argument("--newton-steps", type=int, default=40, help="Newton steps of the bound per row (default 40)")
+    p.add_argument("--newton-steps", type=int, default=30, help="Newton steps of the bound per row (default 30)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads of this process (default 1: on a shared machine, tiny multi-threaded ops "
+                        "wait for each other and distort the refiners' times)")
     p.add_argument("--crop-d", type=int, nargs="*", default=[32, 48, 64, 96], help="crop widths (none: skip crops)")
     p.add_argument("--crop-rows", type=int, default=4)
     p.add_argument("--exact-time-limit", type=float, default=60.0, help="sdpbb seconds per crop row (default 60)")
@@ -108,6 +111,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="results/gap-bracket", help="output folder (records, table, figure)")
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "records.jsonl"

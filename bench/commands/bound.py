@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                 "serves as the start that fixes columns; default start: wanda)")
     p.add_argument("--time-limit", type=float, default=None,
                    help="seconds for the whole instance; rows not reached keep the bound 0")
-    p.add_argument("--newton-steps", type=int, default=None, help="Newton steps per row (default 40)")
+    p.add_argument("--newton-steps", type=int, default=None, help="Newton steps per row (default 30)")
     p.add_argument("--workers", type=int, default=None, help="row processes (default: all CPUs)")
     p.add_argument("--progress", action="store_true", help="progress bar over rows (stderr)")
     p.add_argument("--json", action="store_true",

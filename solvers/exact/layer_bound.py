@@ -3,7 +3,11 @@
 Each row (normalised and reduced as in :mod:`solvers.exact.rows`: columns that no mask
 better than the start can prune are fixed to kept) gets the Shor semidefinite bound of
 :mod:`solvers.exact.sdp_bound`, computed from the constant start multipliers by at most
-``newton_steps`` barrier-Newton steps (and within the row's share of the time limit).
+``newton_steps`` barrier-Newton steps (and within the row's share of the time limit),
+starting at barrier weight ``t₀ = f₀ / dim`` (``f₀`` the start's loss on the normalised row,
+``dim`` the free dimension): the barrier's gap bound ``t·dim`` then starts at the size of the
+objective. (The branch-and-bound root's ``t₀ = 1`` left a full q_proj row whose diagonal
+spans 3·10⁻⁵…74 stuck at ``h = −6.1 f₀`` after 175 steps; ``t₀ = f₀/dim`` gave 0.737 f₀ after 20.)
 The bound is *certified at whatever point the ascent stops* (Frank–Wolfe minorant with a
 rounding margin), so a budget trades tightness for time but never validity. Per row it is
 clipped to ``[0, loss of the start]`` (``Q ⪰ 0``; the optimum is at most the start's loss).
@@ -15,14 +19,15 @@ certified gap next to the other results (the store and reports already carry
 ``lower_bound``).
 
 Why this budget (measured on full 576-column rows of SmolLM2-135M layer-3 q_proj, one
-thread, machine shared; ratio = bound / 1-swap loss): 10 Newton steps give no bound
-(−0.2 to −0.6), 20 steps 0.750 / 0.755 (1.8–2.0 s), 40 steps 0.758 / 0.768 (3.7–4.2 s), and
-the converged Shor value is the same 0.758 / 0.768 (11–16 s). Tried and dropped: one
+thread, machine shared; ratio = bound / 1-swap loss): from ``t₀ = 1``, 10 Newton steps gave
+no bound, 20 steps 0.750 / 0.755, 40 steps 0.758 / 0.768, and the converged Shor value was the
+same 0.758 / 0.768 (11–16 s); from ``t₀ = f₀/dim``, rows 44 / 163 gave 0.781 / 0.737 after 20
+steps and 0.782 / 0.744 after 40 (1.3–5 s per row on the loaded machine). Tried and dropped: one
 diagonal shift of ``G`` shared by all rows (one eigenproblem per step for the whole layer,
 first-order ascent) reached only 0.69 of 1-swap on d = 64 crops after 100 steps where the
 per-row Shor bound gave 0.96–0.99 in a quarter of a second per row.
 
-Settings: ``newton_steps`` (default 40), ``device`` (torch device of the per-row algebra,
+Settings: ``newton_steps`` (default 30), ``device`` (torch device of the per-row algebra,
 default CPU), plus the common exact settings (``row_time_limit``, ``workers``, ``threads``,
 ``reduce``, ``progress``; ``gap_tol`` is unused).
 """
@@ -36,11 +41,11 @@ import numpy as np
 import torch
 
 from solvers.exact.row_pool import exact_settings, solve_rows
-from solvers.exact.rows import RowOutcome, RowQP
+from solvers.exact.rows import RowOutcome, RowQP, diagonal_start
 from solvers.exact.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
 from solvers.registry import register_solver
 
-DEFAULT_NEWTON_STEPS = 40
+DEFAULT_NEWTON_STEPS = 30
 
 
 def shor_row_bound(row: RowQP, time_limit: float | None, newton_steps: int, device: str = "cpu") -> float:
@@ -71,7 +76,9 @@ def shor_row_bound(row: RowQP, time_limit: float | None, newton_steps: int, devi
         const, lin = 0.0, torch.zeros(row.d, dtype=torch.float64, device=dev)
     deadline = None if time_limit is None else time.perf_counter() + float(time_limit)
     u = initial_multipliers(q, GroupBasis(q.shape[0], groups))
-    out = sdp_bound(q, lin, groups, counts, u, 1.0, max_iterations=newton_steps, deadline=deadline)
+    start = row.warm if row.warm is not None else diagonal_start(row)
+    t0 = max(row.value(start), 1e-12) / max(q.shape[0] - len(groups), 1)
+    out = sdp_bound(q, lin, groups, counts, u, t0, max_iterations=newton_steps, deadline=deadline)
     return out.bound + const if math.isfinite(out.bound) else 0.0
 
 
@@ -98,7 +105,7 @@ def bound_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome
 @register_solver("bound", "exact", "certified per-row Shor lower bounds under a Newton budget; keeps the start's mask",
                  uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
 def solve_bound(problem, warm_start, time_limit, seed, **settings):
-    """Settings: ``newton_steps`` (default 40), ``device`` (default "cpu"), plus the common exact
+    """Settings: ``newton_steps`` (default 30), ``device`` (default "cpu"), plus the common exact
     settings. Deterministic; ``seed`` is unused. See the module docstring."""
     opts = exact_settings(settings, {"newton_steps": DEFAULT_NEWTON_STEPS, "device": "cpu"})
     if not isinstance(opts["newton_steps"], int) or opts["newton_steps"] < 0:
