@@ -6,12 +6,15 @@ swap even when it worsens the loss, recently moved columns are frozen for a rand
 tenure, and the best mask visited is kept. The neighbourhood reached this way is a
 chain of swaps (an ejection chain), i.e. a large neighbourhood around the 1-swap optimum.
 
-Why tabu chains (measured on SmolLM2-135M crops, k = d/2, against ``sdpbb`` optima; see
-``python -m bench.gap_bracket`` and the README): exact window re-solves (64 columns by
-``sdpbb``, the rest folded into linear terms) found only 0.00–0.03 % on full q_proj rows
-and cost seconds per window; a tabu step costs one batched ``Δ`` evaluation
-(``O(d·g)`` per row, ``g`` = group size) and reached the proven optimum on most crop
-rows where 1-swap stopped above it.
+Why tabu chains: exact window re-solves (64 columns by ``sdpbb``, the rest folded into
+linear terms) had found only 0.00–0.03 % on full q_proj rows at seconds per window (issue 12),
+and enumerating 2-swaps costs ``(k(d−k))²`` ≈ 7·10⁹ pairs per 576-column row; a tabu step costs
+one batched ``Δ`` table (``O(d·g)`` per row, or ``O(d + 64²)`` with candidates) and walks through
+2-, 3-, … swaps. Measured (SmolLM2-135M, pydoc calibration, k = d/2, one thread, shared
+machine; ``python -m bench.gap_bracket``): on real crops (4 rows, d = 32–96) of q/k/v/o_proj
+lns reached the ``sdpbb`` optimum on every crop where 1-swap stopped above it except v_proj
+d = 96 (0.46 → 0.33 % above) and o_proj d = 48 / 64 (7.7 → 0.46 %, 5.9 → 3.5 %); on full layers
+it lowered 1-swap's loss by 0.8–2.1 % (per-row 50 %) and 0.4–1.5 % (2:4).
 
 Guarantees: every visited mask is feasible (swaps stay in their group); the result of
 each row is the best visited mask, re-verified in float64 and replaced by the warm start
