@@ -6,11 +6,13 @@ better than the start can prune are fixed to kept) gets the Shor semidefinite bo
 ``newton_steps`` barrier-Newton steps (and within the row's share of the time limit), twice:
 from barrier weight ``t₀ = f₀/dim`` and ``3 f₀/dim`` (``f₀`` the start's loss on the normalised
 row, ``dim`` the free dimension; the barrier's gap bound ``t·dim`` then starts at the size of the
-objective); the row keeps the better bound. Why two starts: the short ascent is sensitive to
+objective); the row keeps the better bound, and while it is below ``f₀/2`` it also tries
+``10 f₀/dim`` and ``30 f₀/dim``. Why several starts: the short ascent is sensitive to
 ``t₀``. On full q_proj rows (30 steps, bound / 1-swap loss) row 380 gave 0.470 from ``f₀/dim``
 and 0.768 from ``3 f₀/dim``; row 163 gave 0.745 and 0.054; the branch-and-bound root's
 ``t₀ = 1`` (≈ 36 f₀/dim there) left row 163 at ``h = −6.1 f₀`` after 175 steps. Splitting one
-budget into short stages with ``t ← t/10`` between them was worse on both rows.
+budget into short stages with ``t ← t/10`` between them was worse on both rows. A gate_proj
+row (block 27, row 299) gave −0.14 / −0.88 from weights 1 / 3 but 0.547 / 0.616 from 10 / 30.
 The bound is *certified at whatever point the ascent stops* (Frank–Wolfe minorant with a
 rounding margin), so a budget trades tightness for time but never validity. Per row it is
 clipped to ``[0, loss of the start]`` (``Q ⪰ 0``; the optimum is at most the start's loss).
@@ -51,6 +53,8 @@ from solvers.registry import register_solver
 DEFAULT_NEWTON_STEPS = 30
 START_WEIGHTS = (1.0, 3.0)
 """Barrier start weights ``t₀ = weight · f₀/dim``, one ascent each; the row keeps the best bound."""
+EXTRA_WEIGHTS, WEAK = (10.0, 30.0), 0.5
+"""Further start weights, tried only while the best bound is below ``WEAK · f₀``."""
 
 
 def shor_row_bound(row: RowQP, time_limit: float | None, newton_steps: int, device: str = "cpu") -> float:
@@ -82,9 +86,11 @@ def shor_row_bound(row: RowQP, time_limit: float | None, newton_steps: int, devi
     deadline = None if time_limit is None else time.perf_counter() + float(time_limit)
     start = row.warm if row.warm is not None else diagonal_start(row)
     base = max(row.value(start), 1e-12) / max(q.shape[0] - len(groups), 1)
-    best = -math.inf
-    for weight in START_WEIGHTS:
+    f0, best = row.value(start), -math.inf
+    for i, weight in enumerate(START_WEIGHTS + EXTRA_WEIGHTS):
         if deadline is not None and time.perf_counter() >= deadline and math.isfinite(best):
+            break
+        if i >= len(START_WEIGHTS) and best + const >= WEAK * f0:
             break
         u = initial_multipliers(q, GroupBasis(q.shape[0], groups))
         out = sdp_bound(q, lin, groups, counts, u, weight * base, max_iterations=newton_steps, deadline=deadline)
