@@ -85,8 +85,8 @@ _DISCOVERED = False
 def _import_builtin_solvers() -> None:
     """The built-in solvers: importing a module registers the solvers it defines."""
     from solvers.baselines import magnitude, ria, sparsegpt, wanda  # noqa: F401
-    from solvers.exact import bruteforce, cbc, gurobi, highs, scip, sdpbb  # noqa: F401
-    from solvers.refiners import dsnot, swap  # noqa: F401
+    from solvers.exact import bruteforce, cbc, gurobi, highs, layer_bound, scip, sdpbb  # noqa: F401
+    from solvers.refiners import dsnot, lns, swap  # noqa: F401
 
 
 def _import_plugin_solvers() -> None:

@@ -32,7 +32,7 @@ computed minimiser ``z̄`` (valid for any ``z̄`` in the affine set when ``f_u``
 convex there), minus a rounding margin for the curvature that a successful
 Cholesky can still hide (``m · ε · ‖B‖_F`` per unit squared distance, distance²
 ≤ m). Units: those of ``q`` (the exact solvers pass rows normalised to mean
-diagonal 1). Everything runs in float64 torch on the CPU.
+diagonal 1). Everything runs in float64 torch on the device of ``q`` (the group index tensors must be there too).
 """
 
 from __future__ import annotations
@@ -73,13 +73,14 @@ class GroupBasis:
     """
 
     def __init__(self, m: int, groups: list[torch.Tensor]):
-        owner = torch.empty(m, dtype=torch.long)
+        dev = groups[0].device
+        owner = torch.empty(m, dtype=torch.long, device=dev)
         last = torch.stack([g[-1] for g in groups])
         for g in groups:
             owner[g] = g[-1]
-        keep = torch.ones(m, dtype=torch.bool)
+        keep = torch.ones(m, dtype=torch.bool, device=dev)
         keep[last] = False
-        self.m, self.free = m, torch.nonzero(keep).squeeze(1)
+        self.m, self.free, self.device = m, torch.nonzero(keep).squeeze(1), dev
         self.partner = owner[self.free]                 # ℓ(g) of every kept coordinate
         self.same = (self.partner.unsqueeze(1) == self.partner.unsqueeze(0)).to(torch.float64)
         self.dim = len(self.free)
@@ -101,17 +102,17 @@ class GroupBasis:
 
     def lift(self, y: torch.Tensor) -> torch.Tensor:
         """``N y``."""
-        out = torch.empty(self.m, dtype=torch.float64)
+        out = torch.empty(self.m, dtype=torch.float64, device=self.device)
         out[self.free] = y
         out[self.last] = -(self.member @ y)
         return out
 
     def sandwich(self, inner: torch.Tensor) -> torch.Tensor:
         """``N inner Nᵀ`` for a [dim, dim] matrix."""
-        rows = torch.empty(self.m, self.dim, dtype=torch.float64)
+        rows = torch.empty(self.m, self.dim, dtype=torch.float64, device=self.device)
         rows[self.free] = inner
         rows[self.last] = -(self.member @ inner)
-        out = torch.empty(self.m, self.m, dtype=torch.float64)
+        out = torch.empty(self.m, self.m, dtype=torch.float64, device=self.device)
         out[:, self.free] = rows
         out[:, self.last] = -(rows @ self.member.T)
         return out
@@ -119,7 +120,7 @@ class GroupBasis:
 
 def start_point(m: int, groups: list[torch.Tensor], counts: list[int]) -> torch.Tensor:
     """``z0_j = k_g / |g|`` for ``j ∈ g``: a point of the affine set."""
-    z0 = torch.zeros(m, dtype=torch.float64)
+    z0 = torch.zeros(m, dtype=torch.float64, device=groups[0].device)
     for g, c in zip(groups, counts):
         z0[g] = c / len(g)
     return z0
@@ -128,7 +129,7 @@ def start_point(m: int, groups: list[torch.Tensor], counts: list[int]) -> torch.
 def initial_multipliers(q: torch.Tensor, basis: GroupBasis) -> torch.Tensor:
     """A constant ``u = −(1 + max(0, −λ_min(Nᵀ q N)))``: then ``B(u) ⪰ Nᵀ q N + |u| NᵀN ≻ 0`` (``NᵀN ⪰ I``)."""
     lam = torch.linalg.eigvalsh(basis.project(q))[0].item() if basis.dim else 0.0
-    return torch.full((q.shape[0],), min(lam, 0.0) - 1.0, dtype=torch.float64)
+    return torch.full((q.shape[0],), min(lam, 0.0) - 1.0, dtype=torch.float64, device=q.device)
 
 
 def linear_min(grad: torch.Tensor, groups: list[torch.Tensor], counts: list[int]) -> float:
@@ -192,7 +193,7 @@ def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
     if cur is None:
         raise ValueError("sdp_bound needs a start with B(u) positive definite")
     m, its = q.shape[0], 0
-    eye = torch.eye(m, dtype=torch.float64)
+    eye = torch.eye(m, dtype=torch.float64, device=q.device)
     best_h, best = cur[1], (u, cur[2], cur[3], t)
 
     def result(pruned: bool, bound: float | None = None) -> NodeBound:

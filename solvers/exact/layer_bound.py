@@ -1,0 +1,132 @@
+"""Certified lower bounds for every row of a layer, registered as the solver ``bound``.
+
+Each row (normalised and reduced as in :mod:`solvers.exact.rows`: columns that no mask
+better than the start can prune are fixed to kept) gets the Shor semidefinite bound of
+:mod:`solvers.exact.sdp_bound`, computed from the constant start multipliers by at most
+``newton_steps`` barrier-Newton steps (and within the row's share of the time limit), twice:
+from barrier weight ``t₀ = f₀/dim`` and ``3 f₀/dim`` (``f₀`` the start's loss on the normalised
+row, ``dim`` the free dimension; the barrier's gap bound ``t·dim`` then starts at the size of the
+objective); the row keeps the better bound, and while it is below ``f₀/2`` it also tries
+``10 f₀/dim`` and ``30 f₀/dim``. Why several starts: the short ascent is sensitive to
+``t₀``. On full q_proj rows (30 steps, bound / 1-swap loss) row 380 gave 0.470 from ``f₀/dim``
+and 0.768 from ``3 f₀/dim``; row 163 gave 0.745 and 0.054; the branch-and-bound root's
+``t₀ = 1`` (≈ 36 f₀/dim there) left row 163 at ``h = −6.1 f₀`` after 175 steps. Splitting one
+budget into short stages with ``t ← t/10`` between them was worse on both rows. A gate_proj
+row (block 27, row 299) gave −0.14 / −0.88 from weights 1 / 3 but 0.547 / 0.616 from 10 / 30.
+The bound is *certified at whatever point the ascent stops* (Frank–Wolfe minorant with a
+rounding margin), so a budget trades tightness for time but never validity. Per row it is
+clipped to ``[0, loss of the start]`` (``Q ⪰ 0``; the optimum is at most the start's loss).
+
+Result: the warm start's mask, unchanged (``status`` ``feasible``), with
+``row_lower_bounds`` / ``lower_bound`` set, so ``objective / lower_bound − 1`` is the start's
+certified gap. In a suite, ``name = "bound"`` with ``warm_start = "wanda+swap"`` stores 1-swap's
+certified gap next to the other results (the store and reports already carry
+``lower_bound``).
+
+Why this budget (measured on full 576-column rows of SmolLM2-135M layer-3 q_proj, one
+thread, machine shared; ratio = bound / 1-swap loss): from ``t₀ = 1``, 10 Newton steps gave
+no bound, 20 steps 0.750 / 0.755, 40 steps 0.758 / 0.768, and the converged Shor value was the
+same 0.758 / 0.768 (11–16 s); from ``t₀ = f₀/dim``, rows 44 / 163 gave 0.781 / 0.737 after 20
+steps and 0.782 / 0.744 after 40 (1.3–5 s per row on the loaded machine). Tried and dropped: one
+diagonal shift of ``G`` shared by all rows (one eigenproblem per step for the whole layer,
+first-order ascent) reached only 0.69 of 1-swap on d = 64 crops after 100 steps where the
+per-row Shor bound gave 0.96–0.99 in a quarter of a second per row.
+
+Settings: ``newton_steps`` (default 30), ``device`` (torch device of the per-row algebra,
+default CPU), plus the common exact settings (``row_time_limit``, ``workers``, ``threads``,
+``reduce``, ``progress``; ``gap_tol`` is unused).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+
+from solvers.exact.row_pool import exact_settings, solve_rows
+from solvers.exact.rows import RowOutcome, RowQP, diagonal_start
+from solvers.exact.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
+from solvers.registry import register_solver
+
+DEFAULT_NEWTON_STEPS = 30
+START_WEIGHTS = (1.0, 3.0)
+"""Barrier start weights ``t₀ = weight · f₀/dim``, one ascent each; the row keeps the best bound."""
+EXTRA_WEIGHTS, WEAK = (10.0, 30.0), 0.5
+"""Further start weights, tried only while the best bound is below ``WEAK · f₀``."""
+
+
+def shor_row_bound(row: RowQP, time_limit: float | None, newton_steps: int, device: str = "cpu") -> float:
+    """Certified Shor bound of one normalised row after at most ``newton_steps`` Newton steps (0 if none)."""
+    dev = torch.device(device)
+    q = torch.from_numpy(row.q).to(dev)
+    groups = [torch.from_numpy(np.asarray(g, dtype=np.int64)).to(dev) for g in row.groups]
+    counts = [int(c) for c in row.counts]
+    inner = [(g, c) for g, c in zip(groups, counts) if 0 < c < len(g)]
+    if len(inner) < len(groups):
+        # groups pruned entirely add their columns' fixed cost; the SDP bounds the rest
+        forced = torch.zeros(row.d, dtype=torch.bool, device=dev)
+        for g, c in zip(groups, counts):
+            if c == len(g):
+                forced[g] = True
+        free = torch.nonzero(~forced & _members(inner, row.d, dev)).squeeze(1)
+        if not len(free):
+            f = forced.to(torch.float64)
+            return float(f @ q @ f)
+        pos = torch.full((row.d,), -1, dtype=torch.long, device=dev)
+        pos[free] = torch.arange(len(free), device=dev)
+        fz = forced.to(torch.float64)
+        const = float(fz @ q @ fz)
+        lin = q[free][:, forced].sum(1)
+        q = q[free][:, free]
+        groups, counts = [pos[g] for g, _ in inner], [c for _, c in inner]
+    else:
+        const, lin = 0.0, torch.zeros(row.d, dtype=torch.float64, device=dev)
+    deadline = None if time_limit is None else time.perf_counter() + float(time_limit)
+    start = row.warm if row.warm is not None else diagonal_start(row)
+    base = max(row.value(start), 1e-12) / max(q.shape[0] - len(groups), 1)
+    f0, best = row.value(start), -math.inf
+    for i, weight in enumerate(START_WEIGHTS + EXTRA_WEIGHTS):
+        if deadline is not None and time.perf_counter() >= deadline and math.isfinite(best):
+            break
+        if i >= len(START_WEIGHTS) and best + const >= WEAK * f0:
+            break
+        u = initial_multipliers(q, GroupBasis(q.shape[0], groups))
+        out = sdp_bound(q, lin, groups, counts, u, weight * base, max_iterations=newton_steps, deadline=deadline)
+        best = max(best, out.bound)
+    return best + const if math.isfinite(best) else 0.0
+
+
+def _members(groups_counts, d: int, dev) -> torch.Tensor:
+    mask = torch.zeros(d, dtype=torch.bool, device=dev)
+    for g, _ in groups_counts:
+        mask[g] = True
+    return mask
+
+
+def bound_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome:
+    """Row solver for :func:`solvers.exact.row_pool.solve_rows`: a bound, no mask (the start is kept)."""
+    t0 = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(int(options["threads"]))
+    try:
+        bound = shor_row_bound(row, time_limit, int(options["newton_steps"]), str(options["device"]))
+    finally:
+        torch.set_num_threads(threads)
+    timed_out = time_limit is not None and time.perf_counter() - t0 >= float(time_limit)
+    return RowOutcome(None, max(0.0, bound), timed_out=timed_out, solve_seconds=time.perf_counter() - t0)
+
+
+@register_solver("bound", "exact", "certified per-row Shor lower bounds under a Newton budget; keeps the start's mask",
+                 uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
+def solve_bound(problem, warm_start, time_limit, seed, **settings):
+    """Settings: ``newton_steps`` (default 30), ``device`` (default "cpu"), plus the common exact
+    settings. Deterministic; ``seed`` is unused. See the module docstring."""
+    opts = exact_settings(settings, {"newton_steps": DEFAULT_NEWTON_STEPS, "device": "cpu"})
+    if not isinstance(opts["newton_steps"], int) or opts["newton_steps"] < 0:
+        raise ValueError(f"newton_steps must be a non-negative integer, got {opts['newton_steps']!r}")
+    if opts["row_time_limit"] is None and time_limit is not None:
+        # an even share of the instance's time per row, so late rows are not starved
+        opts["row_time_limit"] = float(time_limit) * min(opts["workers"], problem.d_out) / problem.d_out
+    return solve_rows(problem, warm_start, "bound", bound_row, time_limit, opts)

@@ -1,0 +1,42 @@
+"""The gap bracket: lower end (found by lns) ≤ upper end (certified by the bound), end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from bench.gap_bracket import main
+from reports.gap_bracket import bracket, bracket_table
+from solvers import generate, save_instance
+
+
+def test_bracket_ends_are_ordered_end_to_end(tmp_path):
+    layer = generate(family="small", d_in=32, d_out=12, seed=5)
+    layer.metadata.update(layer="model.layers.0.self_attn.q_proj", layer_type="self_attn.q_proj", block="0")
+    path = tmp_path / "layer.safetensors"
+    save_instance(layer, path)
+    out = tmp_path / "out"
+    assert main([str(path), "--rows", "4", "--crop-d", "16", "--crop-rows", "2", "--exact-time-limit", "30",
+                 "--workers", "1", "--out", str(out)]) == 0
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    full = [r for r in records if r["part"] == "full"]
+    assert len(full) == 4
+    for r in full:
+        assert 0.0 <= r["bound"] <= r["lns"] * (1 + 1e-9) and r["lns"] <= r["swap"] * (1 + 1e-12)
+    summary = bracket(pd.DataFrame(full))
+    assert len(summary) == 1 and 0.0 <= summary["found_pct"].iloc[0] <= summary["certified_pct"].iloc[0]
+    crop = [r for r in records if r["part"] == "crop"]
+    assert crop and crop[0]["proved"] and crop[0]["optimum"] <= crop[0]["lns"] * (1 + 1e-9)
+    assert (out / "gap_bracket.png").stat().st_size > 0
+    assert "self_attn.q_proj" in (out / "summary.md").read_text()
+
+
+def test_bracket_table_from_plain_frame():
+    frame = pd.DataFrame({"layer_type": ["a", "a", "b"], "block": ["1", "2", "1"],
+                          "swap": [10.0, 10.0, 5.0], "lns": [9.0, 10.0, 5.0], "bound": [5.0, 5.0, 0.0]})
+    summary = bracket(frame)
+    a = summary.set_index("layer_type").loc["a"]
+    assert abs(a["found_pct"] - 100 * (20 / 19 - 1)) < 1e-9 and abs(a["certified_pct"] - 100.0) < 1e-9
+    assert summary.set_index("layer_type").loc["b", "certified_pct"] == float("inf")
+    assert "| a | 2 (1,2) |" in bracket_table(summary)

@@ -1,0 +1,101 @@
+"""Solver ``bound``: every certified row bound lies below the proven optimum (brute force, sdpbb)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import solvers
+from solvers import MaskProblem, generate
+from solvers.exact.layer_bound import shor_row_bound
+from solvers.exact.rows import RowQP
+from solvers.pattern import NM, PerRow
+
+
+def _adversarial(pattern) -> MaskProblem:
+    """A 1e3× outlier channel, a dead input, a duplicated channel with opposite weights, a zero row."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(40, 12, generator=g, dtype=torch.float64)
+    x[:, 3] *= 1e3
+    x[:, 5] = 0.0
+    x[:, 9] = x[:, 8]
+    w = torch.randn(6, 12, generator=g, dtype=torch.float64)
+    w[:, 9] = -w[:, 8]
+    w[0] = 0.0
+    return MaskProblem.from_activations(w, x, pattern)
+
+
+CASES = {
+    **{f"tiny-{pat}-s{s}": (lambda pat=pat, s=s: generate(family="tiny", d_in=12, d_out=25, pattern=pat, seed=s,
+                                                          dead_fraction=0.15))
+       for pat in ("per-row", "2:4") for s in (0, 1)},
+    "adversarial-per-row": lambda: _adversarial(PerRow(6)),
+    "adversarial-2:4": lambda: _adversarial(NM(2, 4)),
+}
+
+
+def _below(bounds: torch.Tensor, optimum: torch.Tensor) -> bool:
+    return bool((bounds <= optimum * (1 + 1e-9) + 1e-12).all())
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("steps", [5, 40])
+def test_bounds_below_brute_force_optimum(name, steps):
+    problem = CASES[name]()
+    optimum = solvers.solve("bruteforce", problem, workers=1)
+    result = solvers.solve("bound", problem, "wanda", workers=1, newton_steps=steps)
+    assert _below(result.row_lower_bounds, optimum.row_objectives)
+    assert bool((result.row_lower_bounds >= 0).all())
+    assert result.lower_bound == pytest.approx(float(result.row_lower_bounds.sum()), rel=1e-12)
+    if steps == 40:  # the bound is not vacuous: most of the optimum is certified
+        assert result.lower_bound >= 0.5 * optimum.objective
+
+
+def test_bound_keeps_the_start_and_certifies_its_gap():
+    problem = generate(family="small", d_in=32, d_out=4, seed=1)
+    start = solvers.solve("wanda+swap", problem)
+    result = solvers.solve("bound", problem, start, workers=1)
+    assert torch.equal(result.mask, start.mask) and result.objective == start.objective
+    assert result.status == "feasible" and 0.0 < result.lower_bound <= result.objective
+
+
+def test_bounds_below_sdpbb_optimum_on_larger_rows():
+    for pattern in ("per-row", "2:4"):
+        problem = generate(family="small", d_in=32, d_out=3, pattern=pattern, seed=4)
+        optimum = solvers.solve("sdpbb", problem, workers=1)
+        assert optimum.status == "optimal"
+        result = solvers.solve("bound", problem, workers=1)
+        assert _below(result.row_lower_bounds, optimum.row_objectives)
+
+
+def test_groups_that_are_pruned_entirely_enter_as_a_constant():
+    """A reduced row can have a group whose free columns must all be pruned."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(20, 8, generator=gen, dtype=torch.float64)
+    q = (x.T @ x).numpy()
+    q = q / np.mean(np.diag(q))
+    groups, counts = [np.arange(0, 2), np.arange(2, 8)], [2, 3]
+    row = RowQP(0, q, 1.0, groups, counts)
+    best = min(float(z @ q @ z) for z in _feasible(groups, counts, 8))
+    bound = shor_row_bound(row, None, 40)
+    assert 0.0 < bound <= best * (1 + 1e-9)
+
+
+def _feasible(groups, counts, d):
+    import itertools
+
+    choices = [list(itertools.combinations(g.tolist(), c)) for g, c in zip(groups, counts)]
+    for pick in itertools.product(*choices):
+        z = np.zeros(d)
+        for part in pick:
+            z[list(part)] = 1.0
+        yield z
+
+
+def test_settings_are_checked():
+    problem = generate(family="tiny", d_in=12, d_out=2, seed=0)
+    with pytest.raises(ValueError):
+        solvers.solve("bound", problem, "wanda", newton_steps=-1)
+    with pytest.raises(ValueError):
+        solvers.solve("bound", problem, "wanda", node_limit=3)
