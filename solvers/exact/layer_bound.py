@@ -48,7 +48,7 @@ import torch
 from solvers.exact.row_pool import exact_settings, solve_rows
 from solvers.exact.rows import RowOutcome, RowQP, diagonal_start
 from solvers.exact.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
-from solvers.registry import register_solver
+from solvers.registration import register_solver
 
 DEFAULT_NEWTON_STEPS = 30
 START_WEIGHTS = (1.0, 3.0)

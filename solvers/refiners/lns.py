@@ -50,7 +50,7 @@ from solvers.pattern import NM
 from solvers.problem import MaskProblem
 from solvers.refiners.swap import pick_device
 from solvers.refiners.tabu_search import tabu_rows
-from solvers.registry import register_solver
+from solvers.registration import register_solver
 from solvers.result import FEASIBLE, TIME_LIMIT, make_result
 
 
