@@ -177,7 +177,8 @@ class ResultStore:
                     for column in ADDED_RESULT_COLUMNS:
                         con.execute(f"ALTER TABLE results ADD COLUMN {column}")
                     con.execute(PRUNE_TABLE)  # absent in the oldest stores
-                con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                if state != CURRENT:
+                    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
