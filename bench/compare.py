@@ -174,9 +174,13 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, base_info: dict, new_info: di
     merged = base.merge(new, on=KEY, how="outer", suffixes=("_base", "_new"), indicator=True)
     both = merged[merged["_merge"] == "both"]
     if both.empty:
+        hint = ""
+        if any(not frame["instance_key"].astype(str).str.startswith("prov:").any() for frame in (base, new)):
+            hint = (" (one side has content keys only: results stored before portable keys, or instance files "
+                    "without provenance; rerun the suite and export it again)")
         raise CompareError(
             f"no task matched: base has {len(base)} results, new has {len(new)}, none with the same "
-            "(instance key, solver configuration); nothing was compared")
+            f"(instance key, solver configuration); nothing was compared{hint}")
     out = Comparison(matched=len(both), new_only=int((merged["_merge"] == "right_only").sum()))
     for _, row in merged[merged["_merge"] == "left_only"].iterrows():
         item = {"solver": row["solver_base"], "instance_key": row["instance_key"], "what": "missing in new"}
