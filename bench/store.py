@@ -145,7 +145,10 @@ class ResultStore:
     def _checked(self, opener):
         try:
             return opener()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:  # locked, read-only, unreachable: a store maybe, but not usable
+            raise StoreError(f"{self.path}: cannot {'read' if self.read_only else 'write'} the results store "
+                             f"({exc})") from None
+        except sqlite3.DatabaseError as exc:  # "file is not a database" and the like
             raise StoreError(f"{self.path}: not a maskbench results store ({exc})") from None
 
     def _open_reader(self) -> str:
@@ -174,7 +177,8 @@ class ResultStore:
                     for column in ADDED_RESULT_COLUMNS:
                         con.execute(f"ALTER TABLE results ADD COLUMN {column}")
                     con.execute(PRUNE_TABLE)  # absent in the oldest stores
-                con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                if state != CURRENT:
+                    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
