@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import sys
 import time
 
+from bench.jsonout import emit_json
 from solvers import load_instance, load_mask, solve
+from solvers.exact.layer_bound import certified_gap
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,17 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_bound)
 
 
-def json_float(x: float | None) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
-def certified_gap(objective: float, lower_bound: float) -> float:
-    """``objective / lower_bound − 1`` (``inf`` when the bound is 0 and the objective is not)."""
-    if lower_bound > 0:
-        return objective / lower_bound - 1.0
-    return 0.0 if objective <= 0 else math.inf
-
-
 def cmd_bound(args) -> int:
     problem = load_instance(args.instance)
     start = load_mask(args.mask)[0] if args.mask else "wanda"
@@ -60,14 +49,14 @@ def cmd_bound(args) -> int:
            "newton_steps": result.settings.get("newton_steps")}
     if args.mask:
         out["objective"] = result.objective
-        out["gap"] = json_float(certified_gap(result.objective, result.lower_bound))
+        out["gap"] = certified_gap(result.objective, result.lower_bound)
     if args.json:
-        print(json.dumps(out))
+        emit_json(out)  # a gap of inf (bound 0) becomes null
         return 0
     print(f"lower bound {out['lower_bound']:.10g} over {problem.d_out} rows in {seconds:.2f} s "
           f"({problem.pattern.describe()}, {out['newton_steps']} Newton steps per row)")
     if args.mask:
         gap = out["gap"]
         print(f"mask objective {out['objective']:.10g}; certified gap "
-              + ("unbounded (bound 0)" if gap is None else f"{100 * gap:.2f} %"), file=sys.stdout)
+              + ("unbounded (bound 0)" if not math.isfinite(gap) else f"{100 * gap:.2f} %"))
     return 0

@@ -130,3 +130,11 @@ def solve_bound(problem, warm_start, time_limit, seed, **settings):
         # an even share of the instance's time per row, so late rows are not starved
         opts["row_time_limit"] = float(time_limit) * min(opts["workers"], problem.d_out) / problem.d_out
     return solve_rows(problem, warm_start, "bound", bound_row, time_limit, opts)
+
+
+def certified_gap(objective: float, lower_bound: float) -> float:
+    """``objective / lower_bound − 1``: how far a mask can at most be from optimal, relative to the
+    optimum (``inf`` when the bound is 0 and the objective is not)."""
+    if lower_bound > 0:
+        return objective / lower_bound - 1.0
+    return 0.0 if objective <= 0 else math.inf
