@@ -68,17 +68,20 @@ def resolve_backend(backend: str, device: torch.device, m: int | None) -> str:
     return "cpp"
 
 
-def search_sweep(gd: GramData, st: RowState, budget_bytes: int, exhaustive: bool = False
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+def search_sweep(gd: GramData, st: RowState, budget_bytes: int, exhaustive: bool = False,
+                 rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Best swap of every row of ``st``, chunked so temporaries stay near ``budget_bytes``.
 
-    Uses the fused CPU kernel when the state was built for it (``st.order`` set).
+    Uses the fused CPU kernel when the state was built for it (``st.order`` set); only that
+    kernel takes ``rows`` (state rows to search, outputs in that order; default all).
     """
     if st.order is not None:
         from solvers.refiners.swap_cpp import best_swaps_cpu
 
         return best_swaps_cpu(st.w, st.keep, st.c, gd.gram, gd.diag, gd.rho, st.s,
-                              None if exhaustive else st.order, gd.rel)
+                              None if exhaustive else st.order, gd.rel, rows)
+    if rows is not None:
+        raise ValueError("rows= is for the C++ kernel; the torch search works on a compacted state")
     d = st.w.shape[1]
     per_col = 3 * gd.m + 4 if gd.m is not None else 14
     chunk = _budget_rows(st.n, d, st.w.element_size(), budget_bytes, per_col)
@@ -100,16 +103,23 @@ def run_swaps(problem: MaskProblem, keep: torch.Tensor, rows: torch.Tensor, gd: 
               t_bins: int, backend: str, progress: bool = False) -> tuple[int, str]:
     """Iterate best swaps on ``rows`` until none improves; updates ``keep`` / ``loss_all`` in place.
 
+    Rows that stop improving leave the search. With the torch search the state is compacted to
+    the remaining rows (cheap on a GPU); with the C++ kernel the state stays in place and the
+    kernel is given the list of ``active`` rows (compacting ``w, keep, c, s, order`` every
+    iteration cost about as much as the search itself on 576×576 layers). Both visit the same
+    rows in the same order with the same per-row arithmetic, so they take the same swaps.
+
     Returns ``(iterations, status)``.
     """
     st = init_state(gd, problem.weight[rows], keep[rows], rows, t_bins, backend)
     loss_all[rows] = st.loss.cpu()
     status, it = FEASIBLE, 0
+    active = torch.arange(st.n) if st.order is not None else None
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(desc=f"swap ({gd.gram.dtype})", unit="it")
-    while st.n > 0:
+    while (st.n if active is None else active.numel()) > 0:
         if it >= max_iters:
             status = ITERATION_LIMIT
             break
@@ -118,8 +128,19 @@ def run_swaps(problem: MaskProblem, keep: torch.Tensor, rows: torch.Tensor, gd: 
             break
         t_it = time.perf_counter()
         if it > 0 and it % refresh_every == 0:
-            refresh(gd, st)
-        delta, u, p, _ = search_sweep(gd, st, budget_bytes)
+            refresh(gd, st, active)
+        delta, u, p, _ = search_sweep(gd, st, budget_bytes, rows=active)
+        if active is not None:
+            better = delta.to(torch.float64) < -tol * st.loss[active]
+            idx = torch.nonzero(better).flatten()
+            if idx.numel():
+                apply_swaps(gd, st, active[idx], u[idx], p[idx], delta[idx])
+            if idx.numel() < active.numel():
+                active = active[idx]
+            loss_all[st.rows] = st.loss
+            _record(t_it, t_start, loss_all, idx, seconds, trace, improving, bar)
+            it += 1
+            continue
         better = delta.to(torch.float64) < -tol * st.loss
         done = ~better
         if bool(done.any()):
@@ -131,19 +152,25 @@ def run_swaps(problem: MaskProblem, keep: torch.Tensor, rows: torch.Tensor, gd: 
         if bool(done.any()):
             st = st.select(idx)
         loss_all[st.rows.cpu()] = st.loss.cpu()
+        _record(t_it, t_start, loss_all, idx, seconds, trace, improving, bar)
         it += 1
-        now = time.perf_counter()
-        seconds.append(now - t_it)
-        trace.append((now - t_start, float(loss_all.sum())))
-        improving.append(int(idx.numel()))
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(rows=int(idx.numel()), objective=f"{trace[-1][1]:.6g}")
     if bar is not None:
         bar.close()
     if st.n:
         keep[st.rows.cpu()] = st.keep.cpu()
     return it, status
+
+
+def _record(t_it: float, t_start: float, loss_all: torch.Tensor, idx: torch.Tensor, seconds: list,
+            trace: list, improving: list, bar) -> None:
+    """Append iteration ``it``'s time, running objective and number of improving rows."""
+    now = time.perf_counter()
+    seconds.append(now - t_it)
+    trace.append((now - t_start, float(loss_all.sum())))
+    improving.append(int(idx.numel()))
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix(rows=int(idx.numel()), objective=f"{trace[-1][1]:.6g}")
 
 
 @register_solver("swap", "refiner", "SparseSwaps: each row applies its exact best 1-swap until none improves",
