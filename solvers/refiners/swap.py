@@ -33,7 +33,16 @@ from solvers.device import pick_device
 from solvers.objective import check_feasible, row_objectives
 from solvers.pattern import NM
 from solvers.problem import MaskProblem
-from solvers.refiners.swap_search import GramData, RowState, apply_swaps, best_swaps, gram_data, init_state, refresh
+from solvers.refiners.swap_search import (
+    GramData,
+    RowState,
+    apply_swaps,
+    best_swaps,
+    gram_data,
+    init_state,
+    max_abs_correlation,
+    refresh,
+)
 from solvers.registry import register_solver
 from solvers.result import FEASIBLE, ITERATION_LIMIT, TIME_LIMIT, make_result
 
@@ -204,12 +213,13 @@ def solve_swap(problem: MaskProblem, warm_start, time_limit, seed, max_iters: in
               "t_start": t_start, "loss_all": loss_all, "trace": trace, "improving": improving,
               "seconds": seconds, "t_bins": t_bins, "backend": search_backend,
               "progress": progress}
-    gd = gram_data(problem.gram, DTYPES[dtype], dev, m)
+    rho = max_abs_correlation(problem.gram) if m is None else None  # float64; shared by search and certification
+    gd = gram_data(problem.gram, DTYPES[dtype], dev, m, rho)
     all_rows = torch.arange(problem.d_out)
     iters, status = run_swaps(problem, keep, all_rows, gd, max_iters=cap, **common)
     search_iters, certify_iters = iters, 0
     if certify and status == FEASIBLE and dtype != "float64":
-        gd64 = gram_data(problem.gram, torch.float64, dev, m)
+        gd64 = gram_data(problem.gram, torch.float64, dev, m, rho)
         certify_iters, status = run_swaps(problem, keep, all_rows, gd64, max_iters=max(1, cap - iters), **common)
         iters += certify_iters
     # float64 guard: no row may end worse than in the warm start
