@@ -112,28 +112,68 @@ def block_layers(model: nn.Module) -> list[list[PrunableLayer]]:
 
 # ------------------------------------------------------------------ statistics
 class LayerStats:
-    """Forward pre-hooks accumulating ``G``, mean and variance of the inputs of ``layers``."""
+    """Forward pre-hooks accumulating ``G``, mean and variance of the inputs of ``layers``.
+
+    **Shared inputs.** Layers fed the very same tensor (Llama's ``q/k/v_proj`` after the
+    input norm, ``gate/up_proj`` after the post-attention norm) would each run the same
+    float64 ``xᵀx``. Instead, a layer whose accumulator is in exactly the state that another
+    accumulator was in *before* that one consumed this tensor copies the other's new state
+    (``d_in²`` copies instead of a ``tokens × d_in²`` product). "The same state" is tracked by
+    histories of consumption events (a fresh id per real accumulation, copied along with the
+    state), and "this tensor" by object identity plus its in-place version counter, with a
+    reference held so that its memory cannot be reused meanwhile. The copy is of the result of
+    the identical computation on identical inputs, so the statistics are bit-identical to
+    accumulating every layer separately (checked in ``tests/models/test_layer_stats_sharing.py``).
+    """
 
     def __init__(self, layers: list[PrunableLayer], device: torch.device | str | None = None):
         self.layers = layers
         self.acc = {}
         self._handles = []
+        self._history: dict[str, tuple[int, ...]] = {}
+        self._last_input: dict[str, tuple[torch.Tensor, int]] = {}
+        self._events = 0
+        self.shared_updates = 0
         for layer in layers:
             d_in = layer.shape[1]
             acc = GramAccumulator(d_in, device=device or layer.module.weight.device)
             self.acc[layer.name] = acc
-            self._handles.append(layer.module.register_forward_pre_hook(self._hook(acc)))
+            self._history[layer.name] = ()
+            self._handles.append(layer.module.register_forward_pre_hook(self._hook(layer.name)))
+
+    def _hook(self, name: str):
+        def hook(module, args):
+            self._consume(name, args[0])
+        return hook
+
+    def _consume(self, name: str, x: torch.Tensor) -> None:
+        mine = self._history[name]
+        for other, history in self._history.items():
+            last = self._last_input.get(other)
+            if (other != name and history[:-1] == mine and len(history) == len(mine) + 1
+                    and last is not None and last[0] is x and last[1] == x._version):
+                self._copy_state(self.acc[other], self.acc[name])
+                self._history[name] = history
+                self._last_input[name] = last
+                self.shared_updates += 1
+                return
+        self.acc[name].update(x)
+        self._events += 1
+        self._history[name] = mine + (self._events,)
+        self._last_input[name] = (x, x._version)
 
     @staticmethod
-    def _hook(acc: GramAccumulator):
-        def hook(module, args):
-            acc.update(args[0])
-        return hook
+    def _copy_state(src: GramAccumulator, dst: GramAccumulator) -> None:
+        dst.gram.copy_(src.gram)
+        dst.sum.copy_(src.sum)
+        dst.sum_sq.copy_(src.sum_sq)
+        dst.tokens = src.tokens
 
     def remove(self) -> None:
         for h in self._handles:
             h.remove()
         self._handles = []
+        self._last_input.clear()
 
     def __enter__(self):
         return self

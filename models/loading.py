@@ -10,13 +10,15 @@
 * a local Hugging Face model directory (``config.json`` + weights), or a directory holding
   exactly one ``.gguf`` file.
 
-Nothing is fetched: ``HF_HUB_OFFLINE=1`` is set before transformers is imported. The model is
+Nothing is fetched: ``HF_HUB_OFFLINE=1`` is set before transformers is imported. A GGUF model
+is dequantised on its first load only and cached (:mod:`models.model_cache`). The model is
 loaded in fp32 (the mask objective is computed in float64 anyway) on CUDA when available,
 else CPU, in eval mode.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -60,7 +62,7 @@ class ModelSource:
         return sorted(p for p in self.directory.iterdir()
                       if p.suffix in WEIGHT_SUFFIXES or p.name in ("config.json", "generation_config.json"))
 
-    @property
+    @functools.cached_property
     def weights_digest(self) -> str:
         """sha256 (16 hex) of the weight files' bytes: the model's identity in provenance records."""
         h = hashlib.sha256()
@@ -116,18 +118,37 @@ def resolve_model(spec: str | os.PathLike | None) -> ModelSource:
 
 
 def load_model(spec: str | os.PathLike | None = None, device: str | torch.device | None = None,
-               dtype: torch.dtype = torch.float32) -> LoadedModel:
-    """Load model and tokenizer offline; the model is in eval mode on ``device``."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+               dtype: torch.dtype = torch.float32, use_cache: bool = True) -> LoadedModel:
+    """Load model and tokenizer offline; the model is in eval mode on ``device``.
+
+    A GGUF model is dequantised once and then served from :mod:`models.model_cache` (keyed by
+    the GGUF file's digest; ``use_cache=False`` or ``MASKBENCH_NO_MODEL_CACHE=1`` bypass it).
+    """
+    from models import model_cache
 
     source = resolve_model(spec)
-    kwargs = {"gguf_file": source.gguf_file} if source.gguf_file else {}
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(source.directory), **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(str(source.directory), dtype=dtype, **kwargs)
-    except OSError as exc:
-        raise ModelLoadError(f"cannot load {source.directory}"
-                             f"{'/' + source.gguf_file if source.gguf_file else ''}: {exc}") from None
+    caching = use_cache and source.gguf_file is not None and not model_cache.cache_disabled()
+    entry = model_cache.cached_entry(source.weights_digest) if caching else None
+    if entry is not None:
+        model, tokenizer = _from_pretrained(entry, {}, dtype, f"the cached dequantised model {entry}")
+    else:
+        kwargs = {"gguf_file": source.gguf_file} if source.gguf_file else {}
+        where = f"{source.directory}{'/' + source.gguf_file if source.gguf_file else ''}"
+        model, tokenizer = _from_pretrained(source.directory, kwargs, torch.float32 if caching else dtype, where)
+        if caching:
+            model_cache.store(source.weights_digest, source.name, model, tokenizer)
+            model = model.to(dtype)
     dev = pick_device(device)
     model.to(dev).eval()
     return LoadedModel(model, tokenizer, source, dev)
+
+
+def _from_pretrained(directory: Path, kwargs: dict, dtype: torch.dtype, where: str):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(directory), **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(str(directory), dtype=dtype, **kwargs)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot load {where}: {exc}") from None
+    return model, tokenizer

@@ -33,7 +33,16 @@ from solvers.device import pick_device
 from solvers.objective import check_feasible, row_objectives
 from solvers.pattern import NM
 from solvers.problem import MaskProblem
-from solvers.refiners.swap_search import GramData, RowState, apply_swaps, best_swaps, gram_data, init_state, refresh
+from solvers.refiners.swap_search import (
+    GramData,
+    RowState,
+    apply_swaps,
+    best_swaps,
+    gram_data,
+    init_state,
+    max_abs_correlation,
+    refresh,
+)
 from solvers.registration import register_solver
 from solvers.result import FEASIBLE, ITERATION_LIMIT, TIME_LIMIT, make_result
 
@@ -68,17 +77,20 @@ def resolve_backend(backend: str, device: torch.device, m: int | None) -> str:
     return "cpp"
 
 
-def search_sweep(gd: GramData, st: RowState, budget_bytes: int, exhaustive: bool = False
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+def search_sweep(gd: GramData, st: RowState, budget_bytes: int, exhaustive: bool = False,
+                 rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Best swap of every row of ``st``, chunked so temporaries stay near ``budget_bytes``.
 
-    Uses the fused CPU kernel when the state was built for it (``st.order`` set).
+    Uses the fused CPU kernel when the state was built for it (``st.order`` set); only that
+    kernel takes ``rows`` (state rows to search, outputs in that order; default all).
     """
     if st.order is not None:
         from solvers.refiners.swap_cpp import best_swaps_cpu
 
         return best_swaps_cpu(st.w, st.keep, st.c, gd.gram, gd.diag, gd.rho, st.s,
-                              None if exhaustive else st.order, gd.rel)
+                              None if exhaustive else st.order, gd.rel, rows)
+    if rows is not None:
+        raise ValueError("rows= is for the C++ kernel; the torch search works on a compacted state")
     d = st.w.shape[1]
     per_col = 3 * gd.m + 4 if gd.m is not None else 14
     chunk = _budget_rows(st.n, d, st.w.element_size(), budget_bytes, per_col)
@@ -100,16 +112,23 @@ def run_swaps(problem: MaskProblem, keep: torch.Tensor, rows: torch.Tensor, gd: 
               t_bins: int, backend: str, progress: bool = False) -> tuple[int, str]:
     """Iterate best swaps on ``rows`` until none improves; updates ``keep`` / ``loss_all`` in place.
 
+    Rows that stop improving leave the search. With the torch search the state is compacted to
+    the remaining rows (cheap on a GPU); with the C++ kernel the state stays in place and the
+    kernel is given the list of ``active`` rows (compacting ``w, keep, c, s, order`` every
+    iteration cost about as much as the search itself on 576×576 layers). Both visit the same
+    rows in the same order with the same per-row arithmetic, so they take the same swaps.
+
     Returns ``(iterations, status)``.
     """
     st = init_state(gd, problem.weight[rows], keep[rows], rows, t_bins, backend)
     loss_all[rows] = st.loss.cpu()
     status, it = FEASIBLE, 0
+    active = torch.arange(st.n) if st.order is not None else None
     bar = None
     if progress:
         from tqdm import tqdm
         bar = tqdm(desc=f"swap ({gd.gram.dtype})", unit="it")
-    while st.n > 0:
+    while (st.n if active is None else active.numel()) > 0:
         if it >= max_iters:
             status = ITERATION_LIMIT
             break
@@ -118,8 +137,19 @@ def run_swaps(problem: MaskProblem, keep: torch.Tensor, rows: torch.Tensor, gd: 
             break
         t_it = time.perf_counter()
         if it > 0 and it % refresh_every == 0:
-            refresh(gd, st)
-        delta, u, p, _ = search_sweep(gd, st, budget_bytes)
+            refresh(gd, st, active)
+        delta, u, p, _ = search_sweep(gd, st, budget_bytes, rows=active)
+        if active is not None:
+            better = delta.to(torch.float64) < -tol * st.loss[active]
+            idx = torch.nonzero(better).flatten()
+            if idx.numel():
+                apply_swaps(gd, st, active[idx], u[idx], p[idx], delta[idx])
+            if idx.numel() < active.numel():
+                active = active[idx]
+            loss_all[st.rows] = st.loss
+            _record(t_it, t_start, loss_all, idx, seconds, trace, improving, bar)
+            it += 1
+            continue
         better = delta.to(torch.float64) < -tol * st.loss
         done = ~better
         if bool(done.any()):
@@ -131,19 +161,25 @@ def run_swaps(problem: MaskProblem, keep: torch.Tensor, rows: torch.Tensor, gd: 
         if bool(done.any()):
             st = st.select(idx)
         loss_all[st.rows.cpu()] = st.loss.cpu()
+        _record(t_it, t_start, loss_all, idx, seconds, trace, improving, bar)
         it += 1
-        now = time.perf_counter()
-        seconds.append(now - t_it)
-        trace.append((now - t_start, float(loss_all.sum())))
-        improving.append(int(idx.numel()))
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(rows=int(idx.numel()), objective=f"{trace[-1][1]:.6g}")
     if bar is not None:
         bar.close()
     if st.n:
         keep[st.rows.cpu()] = st.keep.cpu()
     return it, status
+
+
+def _record(t_it: float, t_start: float, loss_all: torch.Tensor, idx: torch.Tensor, seconds: list,
+            trace: list, improving: list, bar) -> None:
+    """Append iteration ``it``'s time, running objective and number of improving rows."""
+    now = time.perf_counter()
+    seconds.append(now - t_it)
+    trace.append((now - t_start, float(loss_all.sum())))
+    improving.append(int(idx.numel()))
+    if bar is not None:
+        bar.update(1)
+        bar.set_postfix(rows=int(idx.numel()), objective=f"{trace[-1][1]:.6g}")
 
 
 @register_solver("swap", "refiner", "SparseSwaps: each row applies its exact best 1-swap until none improves",
@@ -177,12 +213,13 @@ def solve_swap(problem: MaskProblem, warm_start, time_limit, seed, max_iters: in
               "t_start": t_start, "loss_all": loss_all, "trace": trace, "improving": improving,
               "seconds": seconds, "t_bins": t_bins, "backend": search_backend,
               "progress": progress}
-    gd = gram_data(problem.gram, DTYPES[dtype], dev, m)
+    rho = max_abs_correlation(problem.gram) if m is None else None  # float64; shared by search and certification
+    gd = gram_data(problem.gram, DTYPES[dtype], dev, m, rho)
     all_rows = torch.arange(problem.d_out)
     iters, status = run_swaps(problem, keep, all_rows, gd, max_iters=cap, **common)
     search_iters, certify_iters = iters, 0
     if certify and status == FEASIBLE and dtype != "float64":
-        gd64 = gram_data(problem.gram, torch.float64, dev, m)
+        gd64 = gram_data(problem.gram, torch.float64, dev, m, rho)
         certify_iters, status = run_swaps(problem, keep, all_rows, gd64, max_iters=max(1, cap - iters), **common)
         iters += certify_iters
     # float64 guard: no row may end worse than in the warm start

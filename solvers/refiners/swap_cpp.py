@@ -79,12 +79,15 @@ def load_error() -> str:
 
 def best_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: torch.Tensor,
                    diag: torch.Tensor, rho: torch.Tensor, s: torch.Tensor | None, order: torch.Tensor | None,
-                   rel: float
+                   rel: float, rows: torch.Tensor | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """``(Δ, u, p, columns evaluated)`` per row (Δ = +inf when the row has no swap).
+    """``(Δ, u, p, columns evaluated)`` per searched row (Δ = +inf when the row has no swap).
 
     ``s = |w|·sqrt(G_jj)`` ``[rows, d]`` and ``order`` (int32, each row's columns sorted by ``s``)
-    enable the bounds; with ``order=None`` every pruned column is evaluated.
+    enable the bounds; with ``order=None`` every pruned column is evaluated. ``rows`` (int64)
+    selects the state rows to search, in that order (default: all); the outputs follow ``rows``.
+    Selecting rows instead of copying the state into a compact one keeps the converged rows'
+    data in place (no per-iteration gather of ``w, keep, c, s, order``).
     """
     module = load()
     if module is None:
@@ -95,19 +98,21 @@ def best_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: t
         s = torch.zeros(1, dtype=w.dtype)
     w, keep, c, s, order = (t.contiguous() for t in (w, keep, c, s, order))
     gram, diag, rho = gram.contiguous(), diag.contiguous(), rho.contiguous()
-    r = w.shape[0]
+    rows = torch.arange(w.shape[0]) if rows is None else rows.to(torch.long).contiguous()
+    r = rows.shape[0]
     val = torch.empty(r, dtype=w.dtype)
     u = torch.empty(r, dtype=torch.long)
     p = torch.empty(r, dtype=torch.long)
+    if r == 0:
+        return val, u, p, 0
     threads = max(1, min(torch.get_num_threads(), -(-r // ROW_BLOCK)))
     step = -(-r // threads)
     step = -(-step // ROW_BLOCK) * ROW_BLOCK
 
     def run(r0: int) -> int:
         sl = slice(r0, min(r, r0 + step))
-        return module.best_swaps(w[sl], keep[sl], c[sl], gram, diag, rho, s[sl] if use_bounds else s,
-                                 order[sl] if use_bounds else order, use_bounds, float(rel), ROW_BLOCK,
-                                 val[sl], u[sl], p[sl])
+        return module.best_swaps(w, keep, c, gram, diag, rho, s, order, rows[sl], use_bounds, float(rel),
+                                 ROW_BLOCK, val[sl], u[sl], p[sl])
 
     starts = list(range(0, r, step))
     if len(starts) == 1:

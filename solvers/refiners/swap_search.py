@@ -156,11 +156,22 @@ def _init_bounds(st: RowState, gd: GramData, t_bins: int) -> None:
     st.t_bin = torch.searchsorted(inner.contiguous(), t.contiguous(), right=True)
 
 
-def refresh(gd: GramData, st: RowState) -> None:
-    """Recompute ``c = G r`` and the row losses from scratch (removes incremental drift)."""
-    r = torch.where(st.keep, torch.zeros((), dtype=st.w.dtype, device=st.w.device), st.w)
-    st.c = r @ gd.gram
-    st.loss = (r * st.c).sum(dim=1, dtype=torch.float64)
+def refresh(gd: GramData, st: RowState, rows: torch.Tensor | None = None) -> None:
+    """Recompute ``c = G r`` and the row losses from scratch (removes incremental drift).
+
+    ``rows`` (increasing state row indices) limits it to those rows, computed as the same
+    product on the same compact matrix as a state holding only them would compute.
+    """
+    zero = torch.zeros((), dtype=st.w.dtype, device=st.w.device)
+    if rows is None or rows.numel() == st.n:
+        r = torch.where(st.keep, zero, st.w)
+        st.c = r @ gd.gram
+        st.loss = (r * st.c).sum(dim=1, dtype=torch.float64)
+        return
+    r = torch.where(st.keep[rows], zero, st.w[rows])
+    c = r @ gd.gram
+    st.c[rows] = c
+    st.loss[rows] = (r * c).sum(dim=1, dtype=torch.float64)
 
 
 def apply_swaps(gd: GramData, st: RowState, idx: torch.Tensor, u: torch.Tensor, p: torch.Tensor,

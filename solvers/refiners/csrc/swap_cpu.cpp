@@ -101,9 +101,10 @@ static void envelope_bounds(const T* S, const T* bi, const T* ai, const T* R, co
 
 template <typename T>
 static void rows_block(const T* W, const bool* K, const T* C, const T* G, const T* D, const T* R,
-                       const T* S, const int32_t* O, bool use_bounds, double rel,
+                       const T* S, const int32_t* O, const int64_t* rows, bool use_bounds, double rel,
                        int64_t r0, int64_t r1, int64_t d, T* outv, int64_t* outu, int64_t* outp,
                        int64_t* evaluated) {
+  // positions r0..r1 of ``rows`` (state row indices) are searched; outputs go to those positions
   const int64_t n = r1 - r0;
   const T inf = std::numeric_limits<T>::infinity();
   // per-thread scratch reused across calls (no page faults from fresh allocations)
@@ -115,9 +116,10 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
   std::vector<int64_t> bu(n, -1), bp(n, -1);
   int64_t count = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const T* wi = W + (r0 + i) * d;
-    const T* ci = C + (r0 + i) * d;
-    const bool* ki = K + (r0 + i) * d;
+    const int64_t ri = rows[r0 + i];
+    const T* wi = W + ri * d;
+    const T* ci = C + ri * d;
+    const bool* ki = K + ri * d;
     T* bi = b.data() + i * d;
     T* ai = a.data() + i * d;
     const uint8_t* kb = reinterpret_cast<const uint8_t*>(ki);
@@ -132,7 +134,7 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
     }
     double* lbi = lb.data() + i * d;
     if (use_bounds) {
-      envelope_bounds<T>(S + (r0 + i) * d, bi, ai, R, O + (r0 + i) * d, d, rel, lbi, hm, hc, tbuf);
+      envelope_bounds<T>(S + ri * d, bi, ai, R, O + ri * d, d, rel, lbi, hm, hc, tbuf);
     } else {
       for (int64_t j = 0; j < d; ++j) lbi[j] = ai[j] < inf ? -INFINITY : INFINITY;
     }
@@ -152,7 +154,7 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
     for (int64_t i = 0; i < n; ++i) {
       if (!(lb[i * d + u] < double(best[i]))) continue;
       const T* bi = b.data() + i * d;
-      const T* wi = W + (r0 + i) * d;
+      const T* wi = W + rows[r0 + i] * d;
       const T coef = T(-2) * wi[u];
       const T au = a[i * d + u];
       ++count;
@@ -167,14 +169,17 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
 }
 
 int64_t best_swaps(torch::Tensor W, torch::Tensor K, torch::Tensor C, torch::Tensor G, torch::Tensor D,
-                   torch::Tensor R, torch::Tensor S, torch::Tensor O, bool use_bounds, double rel,
-                   int64_t row_block, torch::Tensor out_v, torch::Tensor out_u, torch::Tensor out_p) {
+                   torch::Tensor R, torch::Tensor S, torch::Tensor O, torch::Tensor rows, bool use_bounds,
+                   double rel, int64_t row_block, torch::Tensor out_v, torch::Tensor out_u, torch::Tensor out_p) {
   TORCH_CHECK(W.dim() == 2 && W.is_contiguous() && K.is_contiguous() && C.is_contiguous()
               && G.is_contiguous() && D.is_contiguous() && R.is_contiguous() && S.is_contiguous()
-              && O.is_contiguous() && out_v.is_contiguous() && out_u.is_contiguous() && out_p.is_contiguous(),
-              "contiguous inputs expected");
-  TORCH_CHECK(K.scalar_type() == torch::kBool && O.scalar_type() == torch::kInt, "keep bool, order int32");
-  const int64_t r = W.size(0), d = W.size(1);
+              && O.is_contiguous() && rows.is_contiguous() && out_v.is_contiguous() && out_u.is_contiguous()
+              && out_p.is_contiguous(), "contiguous inputs expected");
+  TORCH_CHECK(K.scalar_type() == torch::kBool && O.scalar_type() == torch::kInt
+              && rows.scalar_type() == torch::kLong, "keep bool, order int32, rows int64");
+  const int64_t r = rows.numel(), d = W.size(1), n_state = W.size(0);
+  const int64_t* Rows = rows.data_ptr<int64_t>();
+  for (int64_t i = 0; i < r; ++i) TORCH_CHECK(Rows[i] >= 0 && Rows[i] < n_state, "row index out of range");
   TORCH_CHECK(out_v.numel() == r && out_u.numel() == r && out_p.numel() == r, "output sizes");
   const int64_t nb = (r + row_block - 1) / row_block;
   int64_t total = 0;
@@ -194,7 +199,7 @@ int64_t best_swaps(torch::Tensor W, torch::Tensor K, torch::Tensor C, torch::Ten
     for (int64_t blk = 0; blk < nb; ++blk) {
       const int64_t r0 = blk * row_block, r1 = std::min(r, r0 + row_block);
       int64_t ev = 0;
-      rows_block<scalar_t>(Wp, Kp, Cp, Gp, Dp, Rp, Sp, Op, use_bounds, rel, r0, r1, d, vp, up, pp, &ev);
+      rows_block<scalar_t>(Wp, Kp, Cp, Gp, Dp, Rp, Sp, Op, Rows, use_bounds, rel, r0, r1, d, vp, up, pp, &ev);
       total += ev;
     }
   });

@@ -1,0 +1,130 @@
+"""A cache of dequantised GGUF models, so that only the first load pays for the dequantisation.
+
+transformers dequantises a GGUF file tensor by tensor in Python and converts its tokenizer from
+the GGUF vocabulary: about 35–50 s for SmolLM2-135M on 2 shared cores. The result is an ordinary
+fp32 model, so it is written once as a Hugging Face directory and later loaded from there
+(about a second):
+
+    $MASKBENCH_CACHE/models/<weights digest>/
+        config.json, generation_config.json     the GGUF-derived config (without its GGUF marker)
+        model.safetensors                       every distinct tensor, fp32 (tied weights once)
+        tokenizer.json, tokenizer_config.json   the converted fast tokenizer
+        maskbench.json                          written last: the entry is complete
+
+``<weights digest>`` is :attr:`models.loading.ModelSource.weights_digest` — the sha256 of the GGUF
+file's bytes — so an edited or replaced GGUF file never meets a stale entry. The cache root is
+:func:`solvers.refiners.swap_build.cache_root` (``$MASKBENCH_CACHE``, default ``~/.cache/maskbench``).
+
+Why it is exact: the safetensors file holds the very fp32 tensors transformers produced, and
+loading them back copies bytes, so the cached model's state dict is bit-identical to the
+dequantised one (``tests/models/test_model_cache.py`` checks this, and the tokenizer's ids).
+
+Writes are atomic: the entry is assembled in a temporary sibling directory and renamed into
+place, so an interrupted or concurrent first load leaves no half entry behind (a loser of the
+rename race discards its copy). A cache that cannot be written (read-only, disk full) only costs
+a one-line warning; ``MASKBENCH_NO_MODEL_CACHE=1`` bypasses the cache entirely.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from solvers.refiners.swap_build import cache_root
+
+COMPLETE_MARKER = "maskbench.json"
+WEIGHTS_FILE = "model.safetensors"
+DISABLE_ENV = "MASKBENCH_NO_MODEL_CACHE"
+
+
+def cache_disabled() -> bool:
+    return os.environ.get(DISABLE_ENV, "") not in ("", "0")
+
+
+def entry_directory(digest: str) -> Path:
+    """Where the dequantised model with GGUF digest ``digest`` lives (complete or not)."""
+    return cache_root() / "models" / digest
+
+
+def cached_entry(digest: str) -> Path | None:
+    """The complete cache entry for ``digest``, or None."""
+    path = entry_directory(digest)
+    return path if (path / COMPLETE_MARKER).is_file() and (path / WEIGHTS_FILE).is_file() else None
+
+
+def distinct_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict with tied (storage-sharing) tensors kept once, under their first name.
+
+    safetensors refuses shared storage; transformers re-ties e.g. ``lm_head.weight`` to
+    ``model.embed_tokens.weight`` on load from ``tie_word_embeddings`` in the config.
+    """
+    seen: set[tuple[int, int, tuple[int, ...]]] = set()
+    out = {}
+    for name, tensor in model.state_dict().items():
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+        if key in seen:
+            continue
+        seen.add(key)
+        out[name] = tensor.detach().to("cpu").contiguous()
+    return out
+
+
+def _warn(message: str) -> None:
+    print(f"maskbench: warning: {message}", file=sys.stderr, flush=True)
+
+
+def store(digest: str, source_name: str, model: torch.nn.Module, tokenizer) -> Path | None:
+    """Write ``model`` (fp32, as dequantised) and ``tokenizer`` as the entry for ``digest``.
+
+    Returns the entry's path, or None (with a warning) when the cache cannot be written.
+    """
+    from safetensors.torch import save_file
+
+    final = entry_directory(digest)
+    tmp = None
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{digest}.", dir=final.parent))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the entry gets the usual permissions
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)  # the tensors are plain fp32 now
+        config.pop("_name_or_path", None)
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True))
+        if getattr(model, "generation_config", None) is not None:
+            model.generation_config.save_pretrained(tmp)
+        save_file(distinct_tensors(model), str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        tokenizer.save_pretrained(tmp)
+        import transformers
+
+        marker = {"source": source_name, "weights_digest": digest, "dtype": "float32",
+                  "transformers": transformers.__version__, "torch": torch.__version__}
+        (tmp / COMPLETE_MARKER).write_text(json.dumps(marker, indent=2))
+        for path in tmp.iterdir():
+            os.chmod(path, 0o666 & ~_umask())
+        if final.exists() and cached_entry(digest) is None:
+            shutil.rmtree(final)  # an incomplete entry (e.g. copied by hand): replace it
+        try:
+            os.rename(tmp, final)
+        except OSError:
+            if cached_entry(digest) is None:  # not a lost race with an identical entry: a real failure
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+        return final
+    except OSError as exc:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        _warn(f"could not cache the dequantised model under {final} ({exc.strerror or exc}); "
+              "the next load dequantises again")
+        return None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
