@@ -64,8 +64,16 @@ def load_source(spec: str) -> tuple[pd.DataFrame, dict]:
 
 
 def export_csv(store: ResultStore, path: str | Path, run_id: int | None = None) -> int:
-    """Write one run's results to CSV; returns the number of rows."""
+    """Write one run's results to CSV; returns the number of rows.
+
+    Values keep full float precision (the CSV is a regression baseline); ``finished_at`` is
+    written as an ISO 8601 UTC timestamp, as in every report table.
+    """
+    from reports.formatting import format_timestamp
+
     frame, _ = run_frame(store, run_id)
+    if "finished_at" in frame:
+        frame["finished_at"] = frame["finished_at"].map(format_timestamp)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     return len(frame)

@@ -38,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Tables and figures from stored results (never runs solvers).")
     p.add_argument("run", nargs="?", type=int, default=None, help="run id (default: latest)")
     _store_arg(p)
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", default=None, help="output folder (default: report-SUITE beside the store)")
+    p.add_argument("--formats", default="png,pdf", type=_formats,
+                   help="figure formats, comma-separated from png, pdf, svg (default: png,pdf; PNG is always written)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("export", help="export one run's results to CSV",
@@ -62,6 +64,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_compare)
 
 
+def _formats(text: str) -> tuple[str, ...]:
+    from reports.style import FORMATS
+
+    chosen = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"unknown figure format(s) {', '.join(unknown) or '(none)'}; "
+                                         f"choose from {', '.join(FORMATS)}")
+    return chosen
+
+
 def _report_header(store: ResultStore, run: dict) -> dict:
     return {"suite": run["suite"], "run": run["id"], "git_commit": run["git_commit"],
             "git_dirty": bool(run["git_dirty"]), "machine": json.loads(run["machine_json"]),
@@ -81,12 +94,15 @@ def report_rows(store: ResultStore, run: dict) -> pd.DataFrame:
     return pd.concat([results, others.assign(_this=False)], ignore_index=True) if not others.empty else results
 
 
-def write_report(store: ResultStore, run_id: int | None, out: str | Path) -> list[Path]:
+def write_report(store: ResultStore, run_id: int | None, out: str | Path | None = None,
+                 formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
+    """Write the report of a run (default: latest) into ``out`` (default: ``report-SUITE`` beside the store)."""
     from reports.build import build_report
 
     run = store.run(run_id)
+    out = Path(out) if out is not None else store.path.parent / f"report-{run['suite']}"
     prune = pd.DataFrame(store.prune_results(run["id"]))
-    return build_report(report_rows(store, run), prune, _report_header(store, run), out)
+    return build_report(report_rows(store, run), prune, _report_header(store, run), out, formats)
 
 
 def cmd_run(args) -> int:
@@ -104,7 +120,7 @@ def cmd_run(args) -> int:
         out = Path(args.report_dir or store.path.parent / f"report-{suite.name}")
         files = write_report(store, summary.run_id, out)
         gap = out / "report.md"
-        print(f"report: {gap} and {out / 'report.html'} ({len(files) - 2} figures)")
+        print(f"report: {gap} and {out / 'report.html'} ({len(files) - 2} figure and table files)")
         _print_gap_summary(store, summary.run_id)
     return 0
 
@@ -120,7 +136,7 @@ def _print_gap_summary(store: ResultStore, run_id: int) -> None:
 
 def cmd_report(args) -> int:
     store = ResultStore(args.store, create=False)
-    files = write_report(store, args.run, args.out)
+    files = write_report(store, args.run, args.out, args.formats)
     for f in files:
         print(f)
     return 0
