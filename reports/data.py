@@ -134,7 +134,8 @@ def prune_setting(pattern, sparsity) -> str:
 
 
 def prepare_prune(prune: pd.DataFrame | None) -> pd.DataFrame:
-    """Prune rows plus ``method`` (chain name), ``setting`` and ``max_iters`` (from the stored config)."""
+    """Prune rows plus ``method`` (chain name, ``[T=…]`` appended for a 1-swap iteration cap),
+    ``setting`` and ``max_iters`` (from the stored config)."""
     if prune is None or prune.empty:
         return pd.DataFrame()
     out = prune.copy()
@@ -145,6 +146,7 @@ def prepare_prune(prune: pd.DataFrame | None) -> pd.DataFrame:
     settings = configs.map(lambda c: c.get("settings") or {})
     out["has_settings"] = settings.map(bool)
     out["max_iters"] = pd.to_numeric(settings.map(lambda s: s.get("max_iters")), errors="coerce")
+    out["method"] = [m if t != t else f"{m}[T={int(t)}]" for m, t in zip(out["method"], out["max_iters"])]
     for col in ("dense_ppl", "pruned_ppl", "seconds"):
         out[col] = pd.to_numeric(out[col], errors="coerce")
     return out

@@ -122,7 +122,7 @@ def perplexity_figure(prune: pd.DataFrame, book: StyleBook, out, formats) -> Fig
     """Whole-model perplexity of every method per setting (50 %, 60 %, 2:4), dense as a line."""
     if prune is None or prune.empty:
         return None
-    runs = prune[prune["pruned_ppl"].notna() & ~prune["has_settings"]]
+    runs = prune[prune["pruned_ppl"].notna()]
     if runs.empty:
         return None
     settings = sorted(runs["setting"].unique(), key=lambda s: (SETTING_ORDER.index(s) if s in SETTING_ORDER else 99, s))

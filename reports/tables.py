@@ -59,12 +59,12 @@ def _setting_key(s: str) -> tuple:
 def perplexity_table(prune: pd.DataFrame) -> pd.DataFrame:
     """Method × setting (50 %, 60 %, 2:4 …) of pruned perplexity, with the dense model as first row.
 
-    Expects :func:`reports.data.prepare_prune` output; runs with extra solver settings (ablations)
-    are left to the T_max figure. Several runs of one cell: the median.
+    Expects :func:`reports.data.prepare_prune` output (a 1-swap iteration cap shows in the method
+    name, ``wanda+swap[T=10]``). Several runs of one cell: the median.
     """
     if prune is None or prune.empty:
         return pd.DataFrame()
-    runs = prune[prune["pruned_ppl"].notna() & ~prune["has_settings"]]
+    runs = prune[prune["pruned_ppl"].notna()]
     if runs.empty:
         return pd.DataFrame()
     settings = sorted(runs["setting"].unique(), key=_setting_key)

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run every (instance x solver configuration) task of a suite, committing each "
                                    "result to the store as it finishes. Rerunning at the same git commit resumes "
                                    "the latest run and skips finished tasks.")
-    p.add_argument("suite", nargs="?", default="quick", help="built-in suite name (quick, gap, layers, paper) or "
+    p.add_argument("suite", nargs="?", default="quick", help="built-in suite name (quick, gap, layers, paper, paper-full) or "
                                                               "a suite .toml file (default: quick)")
     _store_arg(p)
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: cores)")

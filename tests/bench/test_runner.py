@@ -82,7 +82,7 @@ def test_suite_errors_are_clear(tmp_path):
 
 
 def test_builtin_suites_parse():
-    for name in ("quick", "gap", "layers", "paper"):
+    for name in ("quick", "gap", "layers", "paper", "paper-full"):
         suite = load_suite(name)
         assert suite.solvers or suite.prune
 
