@@ -52,7 +52,7 @@ def convergence_figure(frame: pd.DataFrame, book: StyleBook, out, formats) -> Fi
         q1, med, q3 = np.percentile(padded, [25, 50, 75], axis=0)
         st = book(t)
         ax.fill_between(np.arange(n), q1, q3, color=st.color, alpha=0.15, linewidth=0)
-        ax.plot(np.arange(n), med, **st.line(), markersize=3)
+        ax.plot(np.arange(n), med, **st.line(), markersize=3, markevery=max(1, n // 8))
     ax.axhline(1.0, color="0.5", linewidth=0.7, linestyle=":")
     ax.annotate("warm start (Wanda)" if (rows["warm_start"] == "wanda").all() else "warm start", (0, 1.0),
                 xytext=(4, 4), textcoords="offset points", fontsize=7, color="0.3")
@@ -102,7 +102,10 @@ def layer_reduction_figure(frame: pd.DataFrame, book: StyleBook, out, formats) -
         ax.set_ylabel("reduction vs Wanda (%)")
         ax.set_title(f"{solver} (n = {len(sub)})")
     if by_block:
-        axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(blocks) <= 12:
+            axes[-1, 0].set_xticks(blocks, [str(int(b)) for b in blocks])
+        else:
+            axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
         axes[-1, 0].set_xlabel("transformer block")
         legend_below(fig, [Line2D([], [], **book(t).line()) for t in types], types, ncol=4, title="layer type")
     else:

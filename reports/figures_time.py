@@ -40,7 +40,7 @@ def runtime_vs_size_figure(frame: pd.DataFrame, book: StyleBook, out, formats) -
     ax.set_xlabel("layer size d_out · d_in (weights)")
     ax.set_ylabel("wall time per layer (s, median)")
     legend_below(fig, [Line2D([], [], **book(s).line()) for s in solvers], solvers, ncol=3)
-    caption = (f"Runtime per layer vs layer size: median wall seconds (build + solve, one CPU thread per task) "
+    caption = (f"Runtime per layer vs layer size: median wall seconds (build + solve) "
                f"of each solver configuration over the {rows['instance_id'].nunique()} instances of the run, "
                f"by number of weights d_out · d_in; log–log axes, times below 10 µs drawn at 10 µs.")
     return FigureOutput("fig_runtime_vs_size", save(fig, out, "fig_runtime_vs_size", formats), caption)
@@ -83,10 +83,12 @@ def quality_profile_figure(frame: pd.DataFrame, book: StyleBook, out, formats) -
     ax.set_xlabel("wall time t per instance (s)")
     ax.set_ylabel(f"share solved within {100 * PROFILE_EPS:g} % of ref.")
     legend_below(fig, [Line2D([], [], **book(s).line()) for s in solvers], solvers, ncol=3)
+    never = [s for s in solvers if not (best["solver"] == s).any()]
     caption = (f"Quality-aware profile over the {n} instances of the run: share of instances on which a solver "
                f"configuration returned an objective within {100 * PROFILE_EPS:g} % of the reference (best proven "
                f"optimum, else best known) in at most t seconds; instances it did not solve or was not run on count "
-               f"as unsolved. The x axis spans every solved time.")
+               f"as unsolved. The x axis spans every solved time."
+               + (f" Never within {100 * PROFILE_EPS:g} % (the flat lines at 0): {', '.join(never)}." if never else ""))
     return FigureOutput("fig_performance_profile", save(fig, out, "fig_performance_profile", formats), caption)
 
 

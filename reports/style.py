@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,12 +113,18 @@ def figure(height: float = 2.4, nrows: int = 1, ncols: int = 1, **kwargs):
 
 
 def plain_log_ticks(axis) -> None:
-    """Log axis labelled ``0.9``, ``1``, ``2`` … instead of ``9×10⁻¹`` when it spans less than 2 decades."""
+    """Log axis labelled ``0.5``, ``1``, ``2`` … ``100k`` instead of ``5×10⁻¹`` when it spans less than
+    2 decades (minor ticks labelled only at mantissas 2 and 5, so labels never crowd)."""
     lo, hi = axis.get_view_interval()
     if lo > 0 and hi / lo < 100:
-        fmt = FuncFormatter(lambda v, _: f"{v:.3g}")
-        axis.set_major_formatter(fmt)
-        axis.set_minor_formatter(fmt)
+        def label(v, _=None):
+            return f"{v / 1e6:g}M" if v >= 1e6 else f"{v / 1e3:g}k" if v >= 1e4 else f"{v:.3g}"
+
+        def minor(v, _):
+            mantissa = round(v / 10 ** math.floor(math.log10(v)), 6) if v > 0 else 0
+            return label(v) if mantissa in (2.0, 5.0) else ""
+        axis.set_major_formatter(FuncFormatter(label))
+        axis.set_minor_formatter(FuncFormatter(minor))
 
 
 def legend_below(fig, handles, labels, ncol: int = 2, title: str | None = None) -> None:
