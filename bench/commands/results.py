@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", nargs="?", type=int, default=None, help="run id (default: latest)")
     _store_arg(p)
     p.add_argument("--out", default=None, help="output folder (default: report-SUITE beside the store)")
-    p.add_argument("--formats", default="png,pdf", type=_formats,
+    p.add_argument("--formats", default="png,pdf",
                    help="figure formats, comma-separated from png, pdf, svg (default: png,pdf; PNG is always written)")
     p.set_defaults(func=cmd_report)
 
@@ -65,13 +65,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _formats(text: str) -> tuple[str, ...]:
+    """``"png,svg"`` → ``("png", "svg")``; a one-line error naming the unknown formats."""
     from reports.style import FORMATS
+    from solvers.errors import MaskbenchError
 
     chosen = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
     unknown = [f for f in chosen if f not in FORMATS]
     if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"unknown figure format(s) {', '.join(unknown) or '(none)'}; "
-                                         f"choose from {', '.join(FORMATS)}")
+        raise MaskbenchError(f"--formats: unknown figure format(s) {', '.join(unknown) or '(none)'}; "
+                             f"choose from {', '.join(FORMATS)}")
     return chosen
 
 
@@ -136,7 +138,7 @@ def _print_gap_summary(store: ResultStore, run_id: int) -> None:
 
 def cmd_report(args) -> int:
     store = ResultStore(args.store, create=False)
-    files = write_report(store, args.run, args.out, args.formats)
+    files = write_report(store, args.run, args.out, _formats(args.formats))
     for f in files:
         print(f)
     return 0
