@@ -106,10 +106,15 @@ def export_csv(store: ResultStore, path: str | Path, run_id: int | None = None) 
 
     Refuses (:class:`bench.errors.OutputPathError`) a ``path`` that is the store or one of its
     SQLite side files, and (:class:`StoreError`) a run without results: an empty baseline
-    would gate nothing."""
+    would gate nothing. Values keep full float precision (the CSV is a regression baseline);
+    ``finished_at`` is written as an ISO 8601 UTC timestamp, as in every report table."""
+    from reports.formatting import format_timestamp
+
     refuse_overwrite(path, *store_files(store.path))
     frame, run = run_frame(store, run_id)
     if frame.empty:
         raise StoreError(f"{store.path}: run {run['id']} has no results to export")
+    if "finished_at" in frame:
+        frame["finished_at"] = frame["finished_at"].map(format_timestamp)
     atomic_write_text(path, frame.to_csv(index=False))
     return len(frame)

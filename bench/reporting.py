@@ -63,12 +63,15 @@ def load_report_inputs(store: ResultStore, run_id: int | None = None) -> ReportI
                         report_header(store, run))
 
 
-def write_report(store: ResultStore, run_id: int | None, out: str | Path) -> WrittenReport:
-    """Write the report of run ``run_id`` into ``out``; return its files and gap table."""
+def write_report(store: ResultStore, run_id: int | None, out: str | Path | None = None,
+                 formats: tuple[str, ...] = ("png", "pdf")) -> WrittenReport:
+    """Write the report of run ``run_id`` (default: the latest) into ``out`` (default: ``report-SUITE``
+    beside the store) with figures in ``formats``; return its files and gap table."""
     from reports.build import render_report
     from reports.tables import gap_table
 
     inputs = load_report_inputs(store, run_id)
-    files = render_report(inputs.frame, inputs.prune, inputs.header, out)
+    out = Path(out) if out is not None else store.path.parent / f"report-{inputs.header['suite']}"
+    files = render_report(inputs.frame, inputs.prune, inputs.header, out, formats)
     gap = gap_table(inputs.frame) if not inputs.frame.empty else pd.DataFrame()
     return WrittenReport(files, gap)

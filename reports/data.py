@@ -90,3 +90,63 @@ def performance_profile(frame: pd.DataFrame, taus: np.ndarray) -> pd.DataFrame:
     best = pivot.min(axis=1).clip(lower=1e-6)
     ratios = pivot.div(best, axis=0)
     return pd.DataFrame({s: [(ratios[s] <= t).mean() for t in taus] for s in all_solvers}, index=taus)
+
+
+def origin(info: dict) -> str:
+    """``real layer`` (a whole model layer), ``real crop`` (rows × columns of one) or ``synthetic``."""
+    if not isinstance(info, dict) or not info.get("layer"):
+        return "synthetic"
+    return "real crop" if "crop" in info else "real layer"
+
+
+def pattern_kind(pattern) -> str:
+    """``per-row k=8`` → ``per-row``; ``2:4`` stays."""
+    return str(pattern).split(" ")[0] if isinstance(pattern, str) else "unknown"
+
+
+def with_derived(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``origin``, ``pattern_kind``, ``max_iters`` (from the settings; NaN when unset),
+    ``warm_start_objective`` (from ``extra_json``) and ``ratio_to_wanda`` = objective / the plain
+    ``wanda`` objective on the same instance (NaN where the instance has no Wanda result)."""
+    if frame.empty:
+        return frame
+    out = frame.copy()
+    infos = [json.loads(s) if isinstance(s, str) else {} for s in out["instance_json"]]
+    out["origin"] = [origin(i) for i in infos]
+    out["pattern_kind"] = [pattern_kind(i.get("pattern")) for i in infos]
+    settings = out["settings_json"].map(lambda s: json.loads(s) if isinstance(s, str) and s else {})
+    out["has_settings"] = settings.map(bool)
+    out["max_iters"] = pd.to_numeric(settings.map(lambda s: s.get("max_iters")), errors="coerce")
+    extra = out["extra_json"].map(lambda s: json.loads(s) if isinstance(s, str) and s else {})
+    out["warm_start_objective"] = pd.to_numeric(extra.map(lambda e: e.get("warm_start_objective")), errors="coerce")
+    wanda = out[(out["solver"] == "wanda") & (out["status"] != "error")].groupby("instance_id")["objective"].min()
+    base = out["instance_id"].map(wanda).astype(float)
+    out["ratio_to_wanda"] = np.where(base > 0, out["objective"].astype(float) / base.where(base > 0, 1.0), np.nan)
+    return out
+
+
+def prune_setting(pattern, sparsity) -> str:
+    """``50 %`` / ``60 %`` for per-row pruning, the N:M pattern (``2:4``) otherwise."""
+    kind = pattern_kind(pattern)
+    if ":" in kind:
+        return kind
+    return f"{100 * float(sparsity):.0f} %" if sparsity == sparsity else kind
+
+
+def prepare_prune(prune: pd.DataFrame | None) -> pd.DataFrame:
+    """Prune rows plus ``method`` (chain name, ``[T=…]`` appended for a 1-swap iteration cap),
+    ``setting`` and ``max_iters`` (from the stored config)."""
+    if prune is None or prune.empty:
+        return pd.DataFrame()
+    out = prune.copy()
+    out["method"] = [f"{w}+{s}" if isinstance(w, str) and w else s for s, w in zip(out["solver"], out["warm_start"])]
+    out["setting"] = [prune_setting(p, s) for p, s in zip(out["pattern"], out["sparsity"])]
+    protocol = out["protocol_json"] if "protocol_json" in out else pd.Series([None] * len(out), index=out.index)
+    configs = protocol.map(lambda s: json.loads(s).get("config", {}) if isinstance(s, str) and s else {})
+    settings = configs.map(lambda c: c.get("settings") or {})
+    out["has_settings"] = settings.map(bool)
+    out["max_iters"] = pd.to_numeric(settings.map(lambda s: s.get("max_iters")), errors="coerce")
+    out["method"] = [m if t != t else f"{m}[T={int(t)}]" for m, t in zip(out["method"], out["max_iters"])]
+    for col in ("dense_ppl", "pruned_ppl", "seconds"):
+        out[col] = pd.to_numeric(out[col], errors="coerce")
+    return out

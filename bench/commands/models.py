@@ -72,8 +72,11 @@ def _session(args, propagation: str):
     return PruningSession(job, progress=not args.no_progress)
 
 
-def _fmt(x) -> str:
-    return "-" if x is None else f"{x:.4g}"
+def _fmt(x, scientific: bool) -> str:
+    """One notation for the whole objective column (see reports.formatting)."""
+    from reports.formatting import format_value
+
+    return "-" if x is None else format_value(x, scientific=scientific)
 
 
 def cmd_prune(args) -> int:
@@ -115,14 +118,20 @@ def cmd_prune(args) -> int:
     role = next((r.warm_start_role for r in report.layers if r.warm_start_role), None)
     head = f"{warm} ({role})" if warm else "warm start"
     print(f"\n{'layer':<40} {'shape':>11} {head[:24]:>24} {args.solver[:16]:>16} {'reduction':>10}")
+    from reports.formatting import needs_scientific
+
+    sci = any(needs_scientific(x) for r in report.layers for x in (r.warm_start_objective, r.objective) if x is not None)
     for r in report.layers:
         red = "-" if r.reduction is None else f"{r.reduction:.2f}%"
-        print(f"{r.name:<40} {r.shape[0]:>5}x{r.shape[1]:<5} {_fmt(r.warm_start_objective):>24} "
-              f"{_fmt(r.objective):>16} {red:>10}")
+        print(f"{r.name:<40} {r.shape[0]:>5}x{r.shape[1]:<5} {_fmt(r.warm_start_objective, sci):>24} "
+              f"{_fmt(r.objective, sci):>16} {red:>10}")
     print(f"\ndense perplexity:  {dense.ppl:.4f}")
     print(f"pruned perplexity: {pruned.ppl:.4f}  ({args.solver}, {args.pattern}, "
           f"sparsity {settings.effective_sparsity:g}, propagation {args.propagation})")
-    print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()) + f"; total {seconds:.1f}")
+    from reports.formatting import format_seconds
+
+    print("seconds: " + ", ".join(f"{k} {format_seconds(v)}" for k, v in stages.items())
+          + f"; total {format_seconds(seconds)}")
     print("memory: " + ", ".join(f"{k} {v:.0f}" for k, v in peak_memory().items()))
     if args.save:
         print(f"saved pruned model to {args.save}")

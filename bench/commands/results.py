@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "result to the store as it finishes. Rerunning at the same git commit resumes "
                                    "the latest run, skips finished tasks and retries tasks stored as errors; a "
                                    "run being executed by another live runner is refused.")
-    p.add_argument("suite", nargs="?", default="quick", help="built-in suite name (quick, gap, layers, paper) or "
+    p.add_argument("suite", nargs="?", default="quick", help="built-in suite name (quick, gap, layers, paper, paper-full) or "
                                                               "a suite .toml file (default: quick)")
     _store_arg(p)
     p.add_argument("--workers", type=int, default=None, help="local worker processes (default: cores)")
@@ -38,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Tables and figures from stored results (never runs solvers).")
     p.add_argument("run", nargs="?", type=int, default=None, help="run id (default: latest)")
     _store_arg(p)
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", default=None, help="output folder (default: report-SUITE beside the store)")
+    p.add_argument("--formats", default="png,pdf",
+                   help="figure formats, comma-separated from png, pdf, svg (default: png,pdf; PNG is always written)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("export", help="export one run's results to CSV",
@@ -65,6 +67,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="do not gate on instances whose numbers changed under the same portable key")
     p.add_argument("--out", default=None, help="also write the Markdown summary here")
     p.set_defaults(func=cmd_compare)
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    """``"png,svg"`` → ``("png", "svg")``; a one-line error naming the unknown formats."""
+    from reports.style import FORMATS
+    from solvers.errors import MaskbenchError
+
+    chosen = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown or not chosen:
+        raise MaskbenchError(f"--formats: unknown figure format(s) {', '.join(unknown) or '(none)'}; "
+                             f"choose from {', '.join(FORMATS)}")
+    return chosen
 
 
 def cmd_run(args) -> int:
@@ -95,7 +110,7 @@ def cmd_run(args) -> int:
 
 def cmd_report(args) -> int:
     store = ResultStore(args.store, create=False)
-    for f in write_report(store, args.run, args.out).files:
+    for f in write_report(store, args.run, args.out, _formats(args.formats)).files:
         print(f)
     return 0
 

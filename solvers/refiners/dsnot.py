@@ -1,12 +1,19 @@
 """DSnoT (Zhang et al., "Dynamic Sparse No Training", ICLR 2024), registered as ``dsnot``.
 
 Training-free prune-and-grow refinement of a warm-start mask (default Wanda), following
-the released code (github.com/zyxxmu/DSnoT, ``lib/prune.py::prune_DSnoT``):
+the released code (github.com/zyxxmu/DSnoT, ``lib/prune.py::prune_DSnoT`` with the
+statistics of ``lib/layerwrapper.py::WrappedGPT``):
 
-* DSnoT metric ``m_ij = W_ij · E[x_j]`` and per-row first-order error
-  ``e_i = Σ_{j∈P_i} m_ij`` (units: output activation per token; the released code uses
-  ``Σ_tokens x_j / nsamples`` = ``seqlen · E[x_j]``, so its threshold 0.1 is in units
-  ``seqlen`` times larger — pass ``update_threshold=0.1/seqlen`` to mimic it exactly).
+* **Units.** The code's DSnoT metric is ``m_ij = W_ij · s_j`` with ``s_j`` =
+  ``WrappedGPT.sum_metric_row`` = the per-sequence **sum** of ``x_j`` over its ``seqlen``
+  tokens, averaged over the calibration sequences, i.e. ``s_j = seqlen · E[x_j]``. The
+  per-row first-order error ``e_i = Σ_{j∈P_i} m_ij`` and the stopping threshold
+  ``update_threshold`` (0.1) are in these units, so the threshold only means what it means in
+  the paper when ``e`` carries the factor ``seqlen``. ``seqlen`` is the calibration
+  sequence length recorded in the instance metadata (``models/`` writes it for every
+  model-derived instance and crop); for instances without one (synthetic) it is
+  :data:`DEFAULT_SEQLEN` = 2048, the sequence length of the released code's calibration
+  (``get_loaders(..., seqlen=2048)`` in ``prune_DSnoT``). The ``seqlen`` setting overrides both.
 * **Regrow** candidates: the initially pruned weights sorted by
   ``m_ij / Var(x_j)^pow_of_var`` (``pow_of_var`` = 1; kept weights enter the sort with 0, as
   in the code). Two pointers walk this order: when ``e_i > 0`` the next from the top
@@ -25,16 +32,19 @@ the released code (github.com/zyxxmu/DSnoT, ``lib/prune.py::prune_DSnoT``):
   advance every cycle as in the code.
 * ``same_sign``: the paper stops a row when the error's sign flips. The released code
   does so in its N:M branch, but in its unstructured branch the check is skipped by
-  default (``--without_same_sign`` defaults to the truthy string "True"). Default
+  default (``--without_same_sign`` is ``type=bool, default=True``). Default
   ``same_sign=None`` reproduces the code: off for per-row, on for N:M.
 
-Departures (edge cases the code does not guard): a cycle whose regrow candidate is not
-currently pruned or whose prune candidate is not currently kept (possible only when a
-pointer runs into the other half of its list) stops that row instead of breaking the row
-balance; ``Var(x_j) = 0`` is clamped to the smallest positive float (the code divides by
-zero); exact zeros of ``m`` sit between negatives and positives in the prune order. Needs
-``problem.input_mean`` and ``problem.input_var`` (from ``GramAccumulator`` or the instance
-file); raises :class:`ValueError` without them.
+Departures (edge cases the code does not guard, and one statistic): a cycle whose regrow
+candidate is not currently pruned or whose prune candidate is not currently kept (possible
+only when a pointer runs into the other half of its list) stops that row instead of breaking
+the row balance; ``Var(x_j) = 0`` is clamped to the smallest positive float (the code divides
+by zero); exact zeros of ``m`` sit between negatives and positives in the prune order;
+``Var(x_j)`` is the variance over all calibration tokens (``GramAccumulator``) where the code
+averages the within-sequence variances (the two differ by the variance of the per-sequence
+means; ``Var`` only orders the regrow candidates). Needs ``problem.input_mean`` and
+``problem.input_var`` (from ``GramAccumulator`` or the instance file); raises
+:class:`MissingStatisticsError` without them.
 """
 
 from __future__ import annotations
@@ -55,13 +65,32 @@ def _take(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     return t.gather(1, idx[:, None])[:, 0]
 
 
-def dsnot_mask(weight: torch.Tensor, gram: torch.Tensor, mean: torch.Tensor, var: torch.Tensor,
+DEFAULT_SEQLEN = 2048
+"""Calibration sequence length assumed for instances that record none (the released code's 2048)."""
+
+
+def resolve_seqlen(problem, seqlen: int | None) -> tuple[int, str]:
+    """``(seqlen, source)``: the setting, else the instance's ``seqlen`` metadata, else the default."""
+    if seqlen is not None:
+        return int(seqlen), "setting"
+    recorded = problem.metadata.get("seqlen")
+    if recorded:
+        return int(recorded), "instance metadata"
+    return DEFAULT_SEQLEN, "default"
+
+
+def dsnot_mask(weight: torch.Tensor, gram: torch.Tensor, sequence_sum: torch.Tensor, var: torch.Tensor,
                keep: torch.Tensor, pattern, max_cycles: int = 50, update_threshold: float = 0.1,
                pow_of_var: float = 1.0, same_sign: bool | None = None, deadline: float | None = None
                ) -> tuple[torch.Tensor, dict]:
-    """Refined keep-mask and statistics; all arithmetic in float64."""
+    """Refined keep-mask and statistics; all arithmetic in float64.
+
+    ``sequence_sum`` is the code's ``sum_metric_row``: ``seqlen · E[x_j]`` (per-sequence sum of
+    ``x_j``, averaged over sequences); ``update_threshold`` and the reported errors are in
+    units of ``W · sequence_sum``.
+    """
     w = weight.to(torch.float64)
-    metric = w * mean.to(torch.float64)[None, :]
+    metric = w * sequence_sum.to(torch.float64)[None, :]
     wanda = w.abs() * input_norms(gram)[None, :]
     keep = keep.clone()
     pruned0 = ~keep
@@ -130,10 +159,10 @@ def dsnot_mask(weight: torch.Tensor, gram: torch.Tensor, mean: torch.Tensor, var
     return keep, stats
 
 
-@register_solver("dsnot", "refiner", "DSnoT prune-and-grow on the first-order error Σ_P W_ij E[x_j] (Zhang et al. 2024)",
+@register_solver("dsnot", "refiner", "DSnoT prune-and-grow on the first-order error Σ_P W_ij·seqlen·E[x_j] (Zhang et al. 2024)",
                  uses_warm_start=True, default_warm_start=("wanda",))
 def solve_dsnot(problem, warm_start, time_limit, seed, max_cycles: int = 50, update_threshold: float = 0.1,
-                pow_of_var: float = 1.0, same_sign: bool | None = None):
+                pow_of_var: float = 1.0, same_sign: bool | None = None, seqlen: int | None = None):
     """DSnoT refinement; see the module docstring."""
     if problem.input_mean is None or problem.input_var is None:
         raise MissingStatisticsError(
@@ -143,16 +172,21 @@ def solve_dsnot(problem, warm_start, time_limit, seed, max_cycles: int = 50, upd
         raise ValueError("dsnot refines a mask: give a warm start (solver name, chain, mask or result)")
     if max_cycles < 0 or update_threshold < 0:
         raise ValueError("max_cycles and update_threshold must be >= 0")
+    seqlen, seqlen_source = resolve_seqlen(problem, seqlen)
+    if seqlen < 1:
+        raise ValueError(f"seqlen must be >= 1, got {seqlen}")
     t0 = time.perf_counter()
     keep = check_feasible(problem, warm_start.mask)
     deadline = t0 + time_limit if time_limit else None
-    mask, stats = dsnot_mask(problem.weight, problem.gram, problem.input_mean, problem.input_var, keep,
+    sequence_sum = seqlen * problem.input_mean.to(torch.float64)
+    mask, stats = dsnot_mask(problem.weight, problem.gram, sequence_sum, problem.input_var, keep,
                              problem.pattern, max_cycles, update_threshold, pow_of_var, same_sign, deadline)
     stats["rows_changed"] = int((mask != keep).any(dim=1).sum())
+    stats["seqlen_source"] = seqlen_source
     status = TIME_LIMIT if stats["stopped_by_time"] else FEASIBLE
     res = make_result(problem, mask, "dsnot", status, iterations=stats["cycles"], extra=stats,
                       settings={"max_cycles": max_cycles, "update_threshold": update_threshold,
-                                "pow_of_var": pow_of_var, "same_sign": same_sign},
+                                "pow_of_var": pow_of_var, "same_sign": same_sign, "seqlen": seqlen},
                       solve_seconds=time.perf_counter() - t0)
     res.trace = [(0.0, float(warm_start.objective)), (res.solve_seconds, res.objective)]
     return res

@@ -1,0 +1,32 @@
+"""LaTeX (booktabs) versions of the report tables: ``\\toprule``/``\\midrule``/``\\bottomrule``,
+label columns left-aligned, numbers right-aligned, special characters escaped. Needs
+``\\usepackage{booktabs}`` in the paper. Input: the string frames of :mod:`reports.tables`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+LABEL_COLUMNS = ("solver", "instances", "method", "setting", "layer type")
+SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+           "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+def escape(text: str) -> str:
+    """Plain text → LaTeX text (the ten special characters escaped)."""
+    return "".join(SPECIAL.get(ch, ch) for ch in text)
+
+
+def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
+    """One ``table`` environment with a booktabs ``tabular``."""
+    align = "".join("l" if c in LABEL_COLUMNS else "r" for c in table.columns)
+    styler = table.style.hide(axis="index").format(escape="latex").format_index(escape="latex", axis=1)
+    return styler.to_latex(column_format=align, hrules=True, caption=escape(caption), label=label,
+                           position="htbp", position_float="centering")
+
+
+def write_latex(table: pd.DataFrame, path: Path, caption: str, label: str) -> Path:
+    path = Path(path)
+    path.write_text(to_latex(table, caption, label))
+    return path
