@@ -43,13 +43,17 @@ def report_header(store: ResultStore, run: dict) -> dict:
 
 
 def report_rows(store: ResultStore, run: dict) -> pd.DataFrame:
-    """The run's results plus, flagged ``_this = False``, other runs' results on the same instances:
-    references use every result of the store (the best proven optimum known)."""
+    """The run's results plus, flagged ``_this = False``, other runs' results on the same instances
+    (same portable key): references use every result of the store (the best proven optimum known)."""
     results = pd.DataFrame(store.results(run["id"]))
     if results.empty:
         return results
     everything = pd.DataFrame(store.results())
-    others = everything[everything["instance_id"].isin(results["instance_id"]) & (everything["run_id"] != run["id"])]
+    # other runs may have rebuilt the same instance on another CPU (other float bits, other content
+    # hash): match them by portable key and file them under this run's instance id
+    this_id = dict(zip(results["instance_key"], results["instance_id"]))
+    others = everything[everything["instance_key"].isin(this_id) & (everything["run_id"] != run["id"])]
+    others = others.assign(instance_id=others["instance_key"].map(this_id))
     results = results.assign(_this=True)
     return pd.concat([results, others.assign(_this=False)], ignore_index=True) if not others.empty else results
 

@@ -37,3 +37,27 @@ def test_report_inputs_take_references_over_every_run(two_runs, tmp_path):
     report = write_report(store, r1, tmp_path / "rep")
     assert report.files[:2] == [tmp_path / "rep" / "report.md", tmp_path / "rep" / "report.html"]
     assert isinstance(report.gap, pd.DataFrame) and pd.to_numeric(report.gap["n"]).sum() == 8
+
+
+def test_other_machines_rows_inform_references_by_portable_key(write_suite, tmp_path):
+    """Run 2 rebuilt the instances on 'another CPU' (other content hashes, same keys): its rows still
+    count for run 1's references."""
+    import sqlite3
+
+    from bench.runner import run_suite
+    from bench.store import ResultStore
+    from bench.suites import load_suite
+
+    suite = load_suite(str(write_suite(tmp_path)))
+    store = ResultStore(tmp_path / "s.sqlite")
+    r1 = run_suite(suite, store, workers=1, progress=False, log=lambda m: None).run_id
+    r2 = run_suite(suite, store, workers=1, force=True, progress=False, log=lambda m: None).run_id
+    with sqlite3.connect(store.path) as con:
+        con.execute("UPDATE results SET instance_id = 'x' || instance_id, objective = objective * 0.5 "
+                    "WHERE run_id = ? AND solver = 'wanda'", (r2,))
+    rows = report_rows(store, store.run(r1))
+    others = rows[~rows["_this"]]
+    assert set(others["run_id"]) == {r2} and set(others["instance_id"]) <= set(rows.loc[rows["_this"], "instance_id"])
+    frame = load_report_inputs(store, r1).frame
+    wanda = frame[frame["solver"] == "wanda"]
+    assert wanda["gap_to_ref"].to_numpy() == pytest.approx(1.0)  # run 2's halved objectives are the references
