@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 
 from models.capture import LayerStats, PrunableLayer, block_layers, capture_block_calls, find_blocks, run_block
-from tests.models.tiny import ARCHS, random_windows, tiny_model
 
 SHARED_PER_CALL = {"gpt2": 0, "opt": 2, "llama": 3}  # copies per call: OPT q/k/v; Llama q/k/v + gate/up
 
@@ -27,8 +25,7 @@ def _stats(model, layers, batches, one_layer_each: bool):
     return accs, shared
 
 
-@pytest.mark.parametrize("arch", ARCHS)
-def test_shared_inputs_give_identical_statistics(arch):
+def test_shared_inputs_give_identical_statistics(arch, tiny_model, random_windows):
     model = tiny_model(arch)
     ids = random_windows(6, 16)
     layers = block_layers(model)[0]

