@@ -29,9 +29,11 @@ def test_booktabs_and_escaping():
     for rule in (r"\toprule", r"\midrule", r"\bottomrule", r"\begin{tabular}{lrr}", r"\label{tab:gap}"):
         assert rule in tex
     assert r"median gap \%" in tex and r"magnitude\_x" in tex and r"Gap in \% \& more" in tex
+    assert r"\textless{}0.001" in tex                     # "<" is not a text-mode character in LaTeX
     assert tex.count(r"\\") == 3          # header + 2 rows
 
 
-@pytest.mark.parametrize("text, expected", [("a_b", r"a\_b"), ("50 %", r"50 \%"), ("x^2", r"x\textasciicircum{}2")])
+@pytest.mark.parametrize("text, expected", [("a_b", r"a\_b"), ("50 %", r"50 \%"), ("x^2", r"x\textasciicircum{}2"),
+                                            ("× fastest", r"\ensuremath{\times} fastest")])
 def test_escape(text, expected):
     assert escape(text) == expected
