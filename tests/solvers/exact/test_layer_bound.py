@@ -7,32 +7,12 @@ import pytest
 import torch
 
 import solvers
-from solvers import MaskProblem, generate
+from solvers import generate
 from solvers.exact.layer_bound import shor_row_bound
 from solvers.exact.rows import RowQP
-from solvers.pattern import NM, PerRow
+from tests.solvers.conftest import SMALL_CASES
 
-
-def _adversarial(pattern) -> MaskProblem:
-    """A 1e3× outlier channel, a dead input, a duplicated channel with opposite weights, a zero row."""
-    g = torch.Generator().manual_seed(7)
-    x = torch.randn(40, 12, generator=g, dtype=torch.float64)
-    x[:, 3] *= 1e3
-    x[:, 5] = 0.0
-    x[:, 9] = x[:, 8]
-    w = torch.randn(6, 12, generator=g, dtype=torch.float64)
-    w[:, 9] = -w[:, 8]
-    w[0] = 0.0
-    return MaskProblem.from_activations(w, x, pattern)
-
-
-CASES = {
-    **{f"tiny-{pat}-s{s}": (lambda pat=pat, s=s: generate(family="tiny", d_in=12, d_out=25, pattern=pat, seed=s,
-                                                          dead_fraction=0.15))
-       for pat in ("per-row", "2:4") for s in (0, 1)},
-    "adversarial-per-row": lambda: _adversarial(PerRow(6)),
-    "adversarial-2:4": lambda: _adversarial(NM(2, 4)),
-}
+CASES = SMALL_CASES
 
 
 def _below(bounds: torch.Tensor, optimum: torch.Tensor) -> bool:
