@@ -87,7 +87,7 @@ def bruteforce_row(row: RowQP, time_limit: float | None, options: dict) -> RowOu
                  uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"),
                  settings=exact_setting_types({"max_subsets": (int,)}))
 def solve_bruteforce(problem, warm_start, time_limit, seed, **settings):
-    """Settings: ``max_subsets`` (5e6), plus the common exact settings (see exact_common)."""
+    """Settings: ``max_subsets`` (5e6), plus the common exact settings (see solvers.exact.row_pool)."""
     opts = exact_settings(settings, {"max_subsets": MAX_SUBSETS})
     pat = problem.pattern
     count = (subset_count([pat.m] * (problem.d_in // pat.m), [pat.pruned_per_group] * (problem.d_in // pat.m))
