@@ -45,7 +45,7 @@ import time
 import numpy as np
 import torch
 
-from solvers.exact.row_pool import exact_settings, solve_rows
+from solvers.exact.row_pool import exact_settings, solve_rows, solver_threads
 from solvers.exact.rows import RowOutcome, RowQP, diagonal_start
 from solvers.exact.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
 from solvers.registration import register_solver
@@ -108,12 +108,8 @@ def _members(groups_counts, d: int, dev) -> torch.Tensor:
 def bound_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome:
     """Row solver for :func:`solvers.exact.row_pool.solve_rows`: a bound, no mask (the start is kept)."""
     t0 = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(int(options["threads"]))
-    try:
+    with solver_threads(options["threads"]):
         bound = shor_row_bound(row, time_limit, int(options["newton_steps"]), str(options["device"]))
-    finally:
-        torch.set_num_threads(threads)
     timed_out = time_limit is not None and time.perf_counter() - t0 >= float(time_limit)
     return RowOutcome(None, max(0.0, bound), timed_out=timed_out, solve_seconds=time.perf_counter() - t0)
 

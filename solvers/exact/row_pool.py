@@ -15,10 +15,11 @@ verified loss; the instance bound is their sum.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -43,6 +44,17 @@ COMMON_SETTINGS = tuple(COMMON_SETTING_TYPES)
 def exact_setting_types(own: dict[str, tuple[type, ...]]) -> dict[str, tuple[type, ...]]:
     """The common settings plus a backend's ``own``: what it declares to the registry."""
     return {**COMMON_SETTING_TYPES, **own}
+
+@contextlib.contextmanager
+def solver_threads(threads: int) -> Iterator[None]:
+    """Run a row backend on ``threads`` torch threads (the ``threads`` setting), restoring the caller's count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
 
 def exact_settings(settings: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
     """Validate ``settings`` against the common ones plus the backend's ``own`` defaults."""

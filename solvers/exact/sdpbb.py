@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows
+from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows, solver_threads
 from solvers.exact.rows import RowOutcome, RowQP, diagonal_start
 from solvers.exact.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
 from solvers.registration import register_solver
@@ -239,15 +239,11 @@ class Search:
 def sdpbb_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome:
     """Solve one normalised row by SDP branch-and-bound; see the module docstring."""
     t0 = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(int(options["threads"]))
-    try:
+    with solver_threads(options["threads"]):
         deadline = None if time_limit is None else t0 + float(time_limit)
         search = Search(row, float(options["gap_tol"]), deadline, options["node_limit"])
         t1 = time.perf_counter()
         out = search.run()
-    finally:
-        torch.set_num_threads(threads)
     out.build_seconds, out.solve_seconds = t1 - t0, time.perf_counter() - t1
     return out
 
@@ -257,7 +253,7 @@ def sdpbb_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome
                  settings=exact_setting_types({"node_limit": (int, type(None))}))
 def solve_sdpbb(problem, warm_start, time_limit, seed, **settings):
     """Settings: ``node_limit`` (None = unlimited nodes per row), plus the common exact settings
-    (:mod:`solvers.exact.rows`). Deterministic; ``seed`` is unused."""
+    (:mod:`solvers.exact.row_pool`). Deterministic; ``seed`` is unused."""
     opts = exact_settings(settings, {"node_limit": None})
     if opts["node_limit"] is not None and (not isinstance(opts["node_limit"], int) or opts["node_limit"] < 1):
         raise ValueError(f"node_limit must be a positive integer, got {opts['node_limit']!r}")
