@@ -63,20 +63,21 @@ def test_unbuildable_kernel_falls_back_to_torch(monkeypatch, capsys):
 
 
 def test_compile_is_outside_the_timed_region(monkeypatch):
-    """A (simulated) 3 s compile must not count as solve time nor eat the time limit."""
+    """A (simulated) 6 s compile must not count as solve time nor eat a 5 s time limit (the solve itself
+    takes milliseconds, so a loaded machine has seconds of headroom)."""
     _kernel_or_skip()
     module = swap_cpp.load()
 
     def slow_build(*args, **kwargs):
         import time
 
-        time.sleep(3.0)
+        time.sleep(6.0)
         return module
 
     monkeypatch.setattr(swap_cpp, "build_extension", slow_build)
     monkeypatch.setattr(swap_cpp, "_CACHE", {})
     problem = solvers.generate(family="small", d_in=64, d_out=8, seed=0)
-    result = solvers.solve("swap", problem, warm_start="wanda", time_limit=2.0)
+    result = solvers.solve("swap", problem, warm_start="wanda", time_limit=5.0)
     assert result.settings["backend"] == "cpp"
-    assert result.status == "feasible"          # not time_limit: the 3 s were not on the clock
-    assert result.solve_seconds < 2.0
+    assert result.status == "feasible"          # not time_limit: the 6 s were not on the clock
+    assert result.solve_seconds < 5.0
