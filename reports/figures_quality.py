@@ -161,17 +161,22 @@ def tmax_figure(frame: pd.DataFrame, prune: pd.DataFrame, book: StyleBook, out, 
     caption = (f"T_max ablation of Wanda + 1-swap on {org} instances (n = {rows['instance_id'].nunique()}): "
                f"median layer error relative to Wanda per layer type vs the iteration cap"
                + ("; lower panel: whole-model perplexity of the prune runs with that cap." if ppl is not None
-                  else "; no prune runs with an iteration cap in this run."))
+                  else "; no setting was pruned whole-model at two caps or more in this run."))
     return FigureOutput("fig_tmax", save(fig, out, "fig_tmax", formats), caption)
 
 
 def _prune_tmax(prune: pd.DataFrame | None) -> pd.DataFrame | None:
-    """Prune runs of wanda+swap with their cap T (∞ when unset), or None when no run sets a cap."""
+    """Prune runs of wanda+swap with their cap T (∞ when unset), for the settings pruned at two caps or more.
+
+    None when no setting has two caps: a single cap per setting is no curve (the perplexity
+    figure shows those runs).
+    """
     if prune is None or prune.empty or "max_iters" not in prune:
         return None
     runs = prune[(prune["solver"] == "swap") & (prune["warm_start"] == "wanda") & prune["pruned_ppl"].notna()]
     capped_settings = runs.loc[runs["max_iters"].notna(), "setting"].unique()
-    if len(capped_settings) == 0:
-        return None
     runs = runs[runs["setting"].isin(capped_settings) & (runs["max_iters"].notna() | ~runs["has_settings"])]
-    return runs.assign(T=runs["max_iters"].fillna(np.inf))
+    runs = runs.assign(T=runs["max_iters"].fillna(np.inf))
+    caps = runs.groupby("setting")["T"].nunique()
+    runs = runs[runs["setting"].isin(caps[caps >= 2].index)]
+    return None if runs.empty else runs

@@ -127,3 +127,19 @@ def test_quality_profile_counts_quality_not_just_speed():
     assert "wanda" not in solved                     # fast but 20 % above the optimum: never counts
     assert solved.get("bruteforce") == 4 * len(LAYERS)   # only run at d = 16
     assert np.isclose(best.loc[best["solver"] == "sdpbb", "seconds"].max(), 32 / 8)
+
+
+def test_tmax_perplexity_panel_only_for_a_curve(tmp_path):
+    """One prune run per setting at one cap is no curve: fig_tmax then has the objective panel only."""
+    from reports.data import prepare_prune
+    from reports.figures_quality import _prune_tmax
+
+    full = prepare_prune(_prune())
+    curve = _prune_tmax(full)
+    assert curve is not None and set(curve["setting"]) == {"50 %"} and sorted(curve["T"]) == [1, 10, np.inf]
+    single = full[(full["max_iters"] == 10) | (full["solver"] != "swap")]
+    assert _prune_tmax(single) is None
+    files = render_report(prepare(_results()), single, {"suite": "paper", "run": 1, "machine": {}}, tmp_path,
+                          formats=("png",))
+    assert any(f.name == "fig_tmax.png" for f in files)
+    assert "no setting was pruned whole-model at two caps or more" in (tmp_path / "report.md").read_text()
