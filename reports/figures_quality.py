@@ -26,7 +26,7 @@ def _ok(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[(frame["status"] != "error") & frame["objective"].notna()]
 
 
-def _real_or_synthetic(rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+def real_or_synthetic(rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """Whole real layers if present, else real crops, else synthetic instances (and which)."""
     for name in ("real layer", "real crop", "synthetic"):
         sub = rows[rows["origin"] == name]
@@ -83,7 +83,7 @@ def warm_start_figure(frame: pd.DataFrame, book: StyleBook, out, formats) -> Fig
     rows = _ok(frame)
     labels = {f"{w}{suffix}": (i, j) for i, w in enumerate(WARM_STARTS) for j, (_, suffix) in enumerate(VARIANTS)}
     rows = rows[rows["solver"].isin(labels) & ~rows["has_settings"] & rows["ratio_to_wanda"].notna()]
-    rows, org = _real_or_synthetic(rows)
+    rows, org = real_or_synthetic(rows)
     if rows.empty or rows["solver"].nunique() < 2:
         return None
     present = sorted({labels[s] for s in rows["solver"].unique()})
@@ -135,7 +135,7 @@ def tmax_figure(frame: pd.DataFrame, prune: pd.DataFrame, book: StyleBook, out, 
     if capped.empty:
         return None
     rows = rows[rows["max_iters"].notna() | ~rows["has_settings"]].assign(T=rows["max_iters"].fillna(np.inf))
-    rows, org = _real_or_synthetic(rows)
+    rows, org = real_or_synthetic(rows)
     ppl = _prune_tmax(prune)
     npanel = 1 + (ppl is not None)
     fig, axes = figure(height=1.0 + 1.5 * npanel, nrows=npanel, sharex=True)

@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from reports.figures_quality import real_or_synthetic
 from reports.style import FigureOutput, StyleBook, figure, legend_below, plain_log_ticks, save
 
 SETTING_ORDER = ("50 %", "60 %", "2:4", "4:8")
@@ -38,6 +39,9 @@ def convergence_figure(frame: pd.DataFrame, book: StyleBook, out, formats) -> Fi
     rows = rows[(rows["solver_name"] == "swap") & ~rows["has_settings"]]
     if (rows["warm_start"] == "wanda").any():
         rows = rows[rows["warm_start"] == "wanda"]
+    # whole layers when there are any: crops and synthetic rows converge within a few sweeps and
+    # would flatten the medians of a layer type that mixes them with whole layers
+    rows, origin = real_or_synthetic(rows)
     traces = _relative_traces(rows)
     if not traces:
         return None
@@ -62,7 +66,8 @@ def convergence_figure(frame: pd.DataFrame, book: StyleBook, out, formats) -> Fi
     ax.set_ylabel("objective / warm-start objective")
     labels = [f"{t} (n = {len(traces[t])})" for t in types]
     legend_below(fig, [Line2D([], [], **book(t).line()) for t in types], labels, ncol=2, title="layer type")
-    caption = (f"1-swap convergence ({', '.join(sorted(rows['solver'].unique()))}, {len(rows)} tasks): objective "
+    caption = (f"1-swap convergence on {origin} instances ({', '.join(sorted(rows['solver'].unique()))}, "
+               f"{len(rows)} tasks): objective "
                f"relative to the warm start after each sweep over all rows, median per layer type with the "
                f"interquartile band; a finished task keeps its final value.")
     return FigureOutput("fig_swap_convergence", save(fig, out, "fig_swap_convergence", formats), caption)
