@@ -124,6 +124,20 @@ def _header_items(header: dict) -> list[tuple[str, str, bool]]:
             ("versions", ", ".join(f"{k} {v}" for k, v in versions.items()), False)]
 
 
+def markdown_table(table) -> str:
+    """The table's cells exactly as formatted (tabulate would re-parse "8.05e+05" and print 805000),
+    numeric-looking columns right-aligned."""
+    def numeric(value) -> bool:
+        text = str(value).lstrip("<")
+        try:
+            float(text)
+            return True
+        except ValueError:
+            return text == ""
+    align = ["right" if all(numeric(v) for v in table[c]) else "left" for c in table.columns]
+    return table.to_markdown(index=False, disable_numparse=True, colalign=align)
+
+
 def _markdown(header: dict, tables: dict, figs: dict, prefix: str) -> str:
     lines = ["# maskbench report", ""]
     lines += [f"- {label}: {'`' + value + '`' if code else value}" for label, value, code in _header_items(header)]
@@ -133,7 +147,7 @@ def _markdown(header: dict, tables: dict, figs: dict, prefix: str) -> str:
         lines += [f"## {title}", ""] + ([f"_{note}_", ""] if note else [])
         table = tables.get(key)
         if table is not None and not table.empty:
-            lines += [table.to_markdown(index=False), ""]
+            lines += [markdown_table(table), ""]
         for fig in figs.get(key, []):
             number += 1
             lines += [f"![Figure {number}]({fig.paths[0].name})", "",
