@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from reports.build import prepare, render_report
+from reports.build import markdown_table, prepare, render_report
 
 
 def test_report_figures_from_synthetic_rows(tmp_path):
@@ -41,3 +41,11 @@ def test_report_figures_from_synthetic_rows(tmp_path):
     assert "12" in md and "50" in md  # pruned ppl and 50 % layer reduction appear
     gaps = prepare(frame).set_index(["instance_id", "solver"])["gap_to_ref"]
     assert gaps[("i0q_proj", "wanda")] == pytest.approx(0.5) and gaps[("i0q_proj", "highs")] == 0
+
+
+def test_markdown_tables_keep_the_formatted_cells():
+    """tabulate would re-parse '8.05e+05' and print 805000 next to 1.75e+07; the report keeps the strings."""
+    table = pd.DataFrame({"solver": ["a", "b"], "max gap %": ["8.05e+05", "1.75e+07"], "min": ["0", "<0.001"]})
+    text = markdown_table(table)
+    assert "8.05e+05" in text and "805000" not in text and "<0.001" in text
+    assert text.splitlines()[1] == "|:---------|------------:|-------:|"    # text left, numbers right
