@@ -50,7 +50,7 @@ def bracket_figure(summary: pd.DataFrame, path: Path) -> Path | None:
     """One horizontal interval per layer type: [found, certified] excess of 1-swap over the optimum (%)."""
     if summary.empty:
         return None
-    fig, ax = plt.subplots(figsize=(9.0, 0.5 * len(summary) + 2.2))
+    fig, ax = plt.subplots(figsize=(9.0, 0.5 * len(summary) + 2.2), layout="constrained")
     for i, r in enumerate(summary.itertuples()):
         hi = r.certified_pct if math.isfinite(r.certified_pct) else 100.0
         ax.plot([r.found_pct, hi], [i, i], color="tab:blue", linewidth=6, alpha=0.35, solid_capstyle="butt")
@@ -67,8 +67,7 @@ def bracket_figure(summary: pd.DataFrame, path: Path) -> Path | None:
     ax.set_title("Gap bracket of 1-swap (wanda+swap), sampled full rows")
     ax.grid(axis="x", alpha=0.3)
     ax.set_ylim(len(summary) - 0.4, -0.6)
-    fig.legend(loc="lower center", ncol=2, frameon=False)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.legend(loc="outside lower center", ncol=2, frameon=False)   # constrained layout makes room below
     fig.savefig(path)
     plt.close(fig)
     return path
