@@ -143,3 +143,17 @@ def test_tmax_perplexity_panel_only_for_a_curve(tmp_path):
                           formats=("png",))
     assert any(f.name == "fig_tmax.png" for f in files)
     assert "no setting was pruned whole-model at two caps or more" in (tmp_path / "report.md").read_text()
+
+
+def test_convergence_uses_whole_layers_when_the_run_has_them(tmp_path):
+    """Crops converge in a few sweeps; mixed into a layer type's median they flattened its curve."""
+    from reports.figures_runs import convergence_figure
+
+    rows = _results()
+    whole = [_row(f"L{b}", "wanda+swap", "swap", "refiner", 0.6, ws="wanda", layer=f"model.layers.{b}.self_attn.q_proj",
+                  d=576, wso=1.0, crop=False, trace=[[0, 1.0], [0.1, 0.8], [0.2, 0.7], [0.3, 0.6]]) for b in range(2)]
+    frame = prepare(pd.concat([rows, pd.DataFrame(whole)], ignore_index=True))
+    out = convergence_figure(frame, StyleBook([]), tmp_path, ("png",))
+    assert "on real layer instances" in out.caption and "2 tasks" in out.caption
+    crops_only = convergence_figure(prepare(rows), StyleBook([]), tmp_path, ("png",))
+    assert "on real crop instances" in crops_only.caption
