@@ -18,6 +18,7 @@ import pandas as pd
 
 from reports import figures_quality, figures_runs, figures_time
 from reports.data import expand_instance_info, prepare_prune, with_derived, with_gaps
+from reports.formatting import markdown_table
 from reports.latex import write_latex
 from reports.style import FigureOutput, StyleBook
 from reports.tables import gap_table, layer_reduction_table, perplexity_table, runtime_table
@@ -122,20 +123,6 @@ def _header_items(header: dict) -> list[tuple[str, str, bool]]:
             ("machine", f"{machine.get('cpu')}, {machine.get('cores')} cores, {machine.get('ram_gib')} GiB RAM, "
                         f"GPU: {machine.get('gpu') or 'none'}", False),
             ("versions", ", ".join(f"{k} {v}" for k, v in versions.items()), False)]
-
-
-def markdown_table(table) -> str:
-    """The table's cells exactly as formatted (tabulate would re-parse "8.05e+05" and print 805000),
-    numeric-looking columns right-aligned."""
-    def numeric(value) -> bool:
-        text = str(value).lstrip("<")
-        try:
-            float(text)
-            return True
-        except ValueError:
-            return text == ""
-    align = ["right" if all(numeric(v) for v in table[c]) else "left" for c in table.columns]
-    return table.to_markdown(index=False, disable_numparse=True, colalign=align)
 
 
 def _markdown(header: dict, tables: dict, figs: dict, prefix: str) -> str:

@@ -99,6 +99,20 @@ def origin(info: dict) -> str:
     return "real crop" if "crop" in info else "real layer"
 
 
+def usable_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows a figure may draw: not ``error`` and with an objective."""
+    return frame[(frame["status"] != "error") & frame["objective"].notna()]
+
+
+def real_or_synthetic(rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Whole real layers if present, else real crops, else synthetic instances (and which)."""
+    for name in ("real layer", "real crop", "synthetic"):
+        sub = rows[rows["origin"] == name]
+        if not sub.empty:
+            return sub, name
+    return rows.iloc[0:0], ""
+
+
 def pattern_kind(pattern) -> str:
     """``per-row k=8`` → ``per-row``; ``2:4`` stays."""
     return str(pattern).split(" ")[0] if isinstance(pattern, str) else "unknown"

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
+from reports.data import real_or_synthetic, usable_rows
 from reports.style import FigureOutput, StyleBook, figure, legend_below, plain_log_ticks, save
 
 HEURISTIC_KINDS = ("baseline", "refiner")
@@ -22,22 +23,9 @@ GAP_FLOOR_PCT = 1e-3
 """symlog threshold of the gap axis (%): gaps below it are drawn on the linear part around 0."""
 
 
-def _ok(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[(frame["status"] != "error") & frame["objective"].notna()]
-
-
-def real_or_synthetic(rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """Whole real layers if present, else real crops, else synthetic instances (and which)."""
-    for name in ("real layer", "real crop", "synthetic"):
-        sub = rows[rows["origin"] == name]
-        if not sub.empty:
-            return sub, name
-    return rows.iloc[0:0], ""
-
-
 def gap_vs_d_figure(frame: pd.DataFrame, book: StyleBook, out, formats) -> FigureOutput | None:
     """Gap to the proven optimum (%) of every heuristic per instance, by row length d."""
-    rows = _ok(frame)
+    rows = usable_rows(frame)
     rows = rows[rows["solver_kind"].isin(HEURISTIC_KINDS) & rows["proven"].fillna(False).astype(bool)
                 & ~rows["has_settings"]]
     origins = [o for o in ("real crop", "real layer", "synthetic") if (rows["origin"] == o).any()]
@@ -80,7 +68,7 @@ def gap_vs_d_figure(frame: pd.DataFrame, book: StyleBook, out, formats) -> Figur
 
 def warm_start_figure(frame: pd.DataFrame, book: StyleBook, out, formats) -> FigureOutput | None:
     """Layer error relative to Wanda of each warm start, alone, + 1-swap and + DSnoT, per layer type."""
-    rows = _ok(frame)
+    rows = usable_rows(frame)
     labels = {f"{w}{suffix}": (i, j) for i, w in enumerate(WARM_STARTS) for j, (_, suffix) in enumerate(VARIANTS)}
     rows = rows[rows["solver"].isin(labels) & ~rows["has_settings"] & rows["ratio_to_wanda"].notna()]
     rows, org = real_or_synthetic(rows)
@@ -129,7 +117,7 @@ def _t_label(t: float) -> str:
 
 def tmax_figure(frame: pd.DataFrame, prune: pd.DataFrame, book: StyleBook, out, formats) -> FigureOutput | None:
     """Objective (relative to Wanda) and, where prune runs exist, perplexity vs the 1-swap iteration cap."""
-    rows = _ok(frame)
+    rows = usable_rows(frame)
     rows = rows[(rows["solver_name"] == "swap") & (rows["warm_start"] == "wanda") & rows["ratio_to_wanda"].notna()]
     capped = rows[rows["max_iters"].notna()]
     if capped.empty:

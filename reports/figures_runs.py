@@ -13,14 +13,10 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from reports.figures_quality import real_or_synthetic
+from reports.data import real_or_synthetic, usable_rows
 from reports.style import FigureOutput, StyleBook, figure, legend_below, plain_log_ticks, save
 
 SETTING_ORDER = ("50 %", "60 %", "2:4", "4:8")
-
-
-def _ok(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[(frame["status"] != "error") & frame["objective"].notna()]
 
 
 def _relative_traces(rows: pd.DataFrame) -> dict[str, list[np.ndarray]]:
@@ -35,7 +31,7 @@ def _relative_traces(rows: pd.DataFrame) -> dict[str, list[np.ndarray]]:
 
 def convergence_figure(frame: pd.DataFrame, book: StyleBook, out, formats) -> FigureOutput | None:
     """Median (and interquartile band of) objective / warm start per 1-swap sweep, per layer type."""
-    rows = _ok(frame)
+    rows = usable_rows(frame)
     rows = rows[(rows["solver_name"] == "swap") & ~rows["has_settings"]]
     if (rows["warm_start"] == "wanda").any():
         rows = rows[rows["warm_start"] == "wanda"]
@@ -75,7 +71,7 @@ def convergence_figure(frame: pd.DataFrame, book: StyleBook, out, formats) -> Fi
 
 def layer_reduction_figure(frame: pd.DataFrame, book: StyleBook, out, formats) -> FigureOutput | None:
     """Layer error reduction (%) of each refiner over its Wanda warm start on real layers."""
-    rows = _ok(frame)
+    rows = usable_rows(frame)
     rows = rows[(rows["warm_start"] == "wanda") & rows["warm_start_objective"].gt(0) & (rows["origin"] != "synthetic")
                 & ~rows["has_settings"]]
     if rows.empty:

@@ -11,19 +11,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
+from reports.data import usable_rows
 from reports.style import FigureOutput, StyleBook, figure, legend_below, plain_log_ticks, save
 
 PROFILE_EPS = 1e-3
 """Quality-aware profile: an instance counts as solved once the objective is ≤ (1 + ε) · reference."""
 
 
-def _ok(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[(frame["status"] != "error") & frame["objective"].notna()]
-
-
 def runtime_vs_size_figure(frame: pd.DataFrame, book: StyleBook, out, formats) -> FigureOutput | None:
     """Median wall seconds per task vs the number of weights d_out · d_in, one line per solver."""
-    rows = _ok(frame)
+    rows = usable_rows(frame)
     rows = rows[~rows["has_settings"]]
     if rows.empty:
         return None
@@ -55,7 +52,7 @@ def quality_profile(frame: pd.DataFrame, eps: float = PROFILE_EPS) -> tuple[pd.D
     """
     rows = frame[frame["reference"].notna()]
     n = rows["instance_id"].nunique()
-    ok = _ok(rows)
+    ok = usable_rows(rows)
     ok = ok[~ok["has_settings"]]
     solved = ok[ok["objective"] <= (1 + eps) * ok["reference"] + 1e-12 * ok["reference"].abs()]
     best = solved.groupby(["solver", "instance_id"])["seconds"].min().reset_index()

@@ -10,6 +10,7 @@ One rule per kind of quantity, so that a column never mixes notations:
   values below 0.001 % as ``<0.001``.
 * **Seconds**: 3 significant digits, plain notation (``0.0123``, ``4.21``, ``4210``).
 * **Timestamps**: ISO 8601 in UTC, to the second (``2026-11-29T16:55:16Z``), never epoch floats.
+* **Markdown tables** (:func:`markdown_table`) print these strings as they are.
 """
 
 from __future__ import annotations
@@ -77,3 +78,17 @@ def format_timestamp(epoch) -> str:
     if _missing(epoch):
         return ""
     return dt.datetime.fromtimestamp(float(epoch), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def markdown_table(table) -> str:
+    """The table's cells exactly as formatted (tabulate would re-parse "8.05e+05" and print 805000),
+    numeric-looking columns right-aligned."""
+    def numeric(value) -> bool:
+        text = str(value).lstrip("<")
+        try:
+            float(text)
+            return True
+        except ValueError:
+            return text == ""
+    align = ["right" if all(numeric(v) for v in table[c]) else "left" for c in table.columns]
+    return table.to_markdown(index=False, disable_numparse=True, colalign=align)

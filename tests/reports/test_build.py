@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from reports.build import markdown_table, prepare, render_report
+from reports.build import prepare, render_report
+from reports.formatting import markdown_table
 
 
 def test_report_figures_from_synthetic_rows(tmp_path):
