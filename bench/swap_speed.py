@@ -3,12 +3,15 @@
     python -m bench.swap_speed [--shapes 576x576,1536x576,576x1536,2048x2048] [--backend auto]
     python -m bench.swap_speed --source real [--layers self_attn.q_proj,mlp.down_proj --block 10]
     python -m bench.swap_speed --device cuda           # the torch search on a GPU
+    python -m bench.swap_speed --instances A.safetensors,B.safetensors  # layers from maskbench extract
 
 Instances: ``--source synthetic`` (default) takes each ``d_out × d_in`` shape from the synthetic
 ``layer`` family (seed 0); ``--source real`` takes full SmolLM2-135M layers of block ``--block``
 through ``models/`` (the GGUF model, dequantised once and cached; dense statistics of
 ``--nsamples`` × ``--seqlen`` tokens of the default ``pydoc_data.topics`` calibration text, seed 0).
-Both at 50 % per-row sparsity from the Wanda mask. For each instance it prints:
+``--instances`` takes full-layer instance files written by ``maskbench extract`` instead (their
+own pattern; this is how real layers reach a machine that has no copy of the model). All from
+the Wanda mask. For each instance it prints:
 
 * ``gemm_ms``: one float32 GEMM ``(d_out × d_in)·(d_in × d_in)`` on the device (best of 7);
 * ``sweep/gemm (warm)``: one exact best-swap sweep over all rows at the Wanda mask (search
@@ -95,6 +98,15 @@ def real_problem(kind: str, block: int, nsamples: int, seqlen: int):
     return f"{layer.kind}@{block} {weight.shape[0]}x{weight.shape[1]}", problem
 
 
+def file_problem(path: str):
+    """A layer instance written by ``maskbench extract`` (its own pattern and statistics)."""
+    from solvers import load_instance
+
+    problem = load_instance(path)
+    stem = os.path.basename(path).rsplit(".", 1)[0].removeprefix("model.layers.")
+    return f"{stem} {problem.d_out}x{problem.d_in}", problem
+
+
 def run_one(name: str, problem, backend: str, device_name: str) -> dict:
     import resource
 
@@ -156,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--block", type=int, default=10, help="real: decoder block (default 10)")
     ap.add_argument("--nsamples", type=int, default=16, help="real: calibration windows (default 16)")
     ap.add_argument("--seqlen", type=int, default=256, help="real: tokens per window (default 256)")
+    ap.add_argument("--instances", default=None,
+                    help="comma-separated instance files (maskbench extract); replaces --source")
     ap.add_argument("--backend", default="auto", choices=["auto", "cpp", "torch"])
     ap.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N: where swap and the GEMM run")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the runs (default: torch's)")
@@ -173,14 +187,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.instances:
+        missing = [f for f in args.instances.split(",") if not os.path.isfile(f)]
+        if missing:
+            _fail(f"instance file not found: {missing[0]}")
     if args.one:
-        if args.source == "real":
+        if args.instances:
+            name, problem = file_problem(args.one)
+        elif args.source == "real":
             name, problem = real_problem(args.one, args.block, args.nsamples, args.seqlen)
         else:
             name, problem = synthetic_problem(args.one)
         print(json.dumps(run_one(name, problem, args.backend, args.device)))
         return 0
-    items = args.layers.split(",") if args.source == "real" else args.shapes.split(",")
+    items = (args.instances.split(",") if args.instances
+             else args.layers.split(",") if args.source == "real" else args.shapes.split(","))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
           f"load average {os.getloadavg()[0]:.2f} (1 min) on {os.cpu_count()} CPUs")
     head = (f"{'instance':>26} {'backend':>7} {'gemm_ms':>8} {'sweep/gemm(warm)':>16} {'sweep/gemm(conv)':>16} "
@@ -195,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                "--nsamples", str(args.nsamples), "--seqlen", str(args.seqlen)]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
+        if args.instances:
+            cmd += ["--instances", args.instances]
         out = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
         if out.returncode != 0:
             print(f"{item:>26} FAILED: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else ''}")

@@ -25,6 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds for the whole instance; rows not reached keep the bound 0")
     p.add_argument("--newton-steps", type=int, default=None, help="Newton steps per row (default 30)")
     p.add_argument("--workers", type=int, default=None, help="row processes (default: all CPUs)")
+    p.add_argument("--device", default=None,
+                   help="cpu (default) or cuda[:N]: where the per-row algebra runs (on CUDA rows run in one process)")
     p.add_argument("--progress", action="store_true", help="progress bar over rows (stderr)")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: lower_bound, row_lower_bounds, seconds (+ objective, gap)")
@@ -39,6 +41,8 @@ def cmd_bound(args) -> int:
         settings["newton_steps"] = args.newton_steps
     if args.workers is not None:
         settings["workers"] = args.workers
+    if args.device is not None:
+        settings["device"] = args.device
     t0 = time.perf_counter()
     result = solve("bound", problem, warm_start=start, time_limit=args.time_limit, **settings)
     seconds = time.perf_counter() - t0
@@ -46,7 +50,7 @@ def cmd_bound(args) -> int:
     out = {"lower_bound": float(result.lower_bound), "row_lower_bounds": rows, "seconds": seconds,
            "instance_id": problem.instance_id(), "d_out": problem.d_out, "d_in": problem.d_in,
            "pattern": problem.pattern.describe(), "status": result.status,
-           "newton_steps": result.settings.get("newton_steps")}
+           "newton_steps": result.settings.get("newton_steps"), "device": result.settings.get("device")}
     if args.mask:
         out["objective"] = result.objective
         out["gap"] = certified_gap(result.objective, result.lower_bound)
@@ -54,7 +58,10 @@ def cmd_bound(args) -> int:
         emit_json(out)  # a gap of inf (bound 0) becomes null
         return 0
     print(f"lower bound {out['lower_bound']:.10g} over {problem.d_out} rows in {seconds:.2f} s "
-          f"({problem.pattern.describe()}, {out['newton_steps']} Newton steps per row)")
+          f"({problem.pattern.describe()}, {out['newton_steps']} Newton steps per row, {out['device']})")
+    cut = result.extra.get("row_status_counts", {}).get("time_limit", 0)
+    if cut:
+        print(f"{cut} of {problem.d_out} rows stopped at the time limit (rows never started keep the bound 0)")
     if args.mask:
         gap = out["gap"]
         print(f"mask objective {out['objective']:.10g}; certified gap "

@@ -33,8 +33,10 @@ first-order ascent) reached only 0.69 of 1-swap on d = 64 crops after 100 steps 
 per-row Shor bound gave 0.96–0.99 in a quarter of a second per row.
 
 Settings: ``newton_steps`` (default 30), ``device`` (torch device of the per-row algebra,
-default CPU), plus the common exact settings (``row_time_limit``, ``workers``, ``threads``,
-``reduce``, ``progress``; ``gap_tol`` is unused).
+default CPU; on CUDA the rows run one after the other in this process, ``workers`` is ignored,
+because a forked row process cannot use the parent's CUDA context), plus the common exact
+settings (``row_time_limit``, ``workers``, ``threads``, ``reduce``, ``progress``; ``gap_tol`` is
+unused). The bound does not depend on the device beyond float64 rounding.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import time
 import numpy as np
 import torch
 
+from solvers.device import pick_device
 from solvers.exact.row_pool import exact_settings, solve_rows, solver_threads
 from solvers.exact.rows import RowOutcome, RowQP, diagonal_start
 from solvers.exact.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
@@ -122,6 +125,10 @@ def solve_bound(problem, warm_start, time_limit, seed, **settings):
     opts = exact_settings(settings, {"newton_steps": DEFAULT_NEWTON_STEPS, "device": "cpu"})
     if not isinstance(opts["newton_steps"], int) or opts["newton_steps"] < 0:
         raise ValueError(f"newton_steps must be a non-negative integer, got {opts['newton_steps']!r}")
+    device = pick_device(opts["device"])
+    opts["device"] = str(device)
+    if device.type == "cuda":
+        opts["workers"] = 1
     if opts["row_time_limit"] is None and time_limit is not None:
         # an even share of the instance's time per row, so late rows are not starved
         opts["row_time_limit"] = float(time_limit) * min(opts["workers"], problem.d_out) / problem.d_out

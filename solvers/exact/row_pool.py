@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -86,6 +87,8 @@ def _run_row(row_solver: Callable[..., RowOutcome], full: RowQP, deadline: float
     done = trivial_outcome(full)
     if done is not None:
         return done
+    if deadline is not None and deadline - time.time() <= 0:
+        return RowOutcome(None, 0.0, timed_out=True)  # before the reduction: its eigensolve costs too
     try:
         row, keep, s = reduce_row(full) if options.get("reduce", True) else (full, np.arange(full.d), 1.0)
         out = trivial_outcome(row)
@@ -148,7 +151,7 @@ def solve_rows(problem: MaskProblem, warm_start, solver: str, row_solver: Callab
     if workers == 1:
         outs = [_run_row(row_solver, r, deadline, row_limit, options) for r in _progress(rows, progress, solver)]
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
             futs = [pool.submit(_run_row, row_solver, r, deadline, row_limit, options) for r in rows]
             outs = [f.result() for f in _progress(futs, progress, solver)]
     z_all = np.zeros((problem.d_out, problem.d_in), dtype=bool)
@@ -180,6 +183,12 @@ def solve_rows(problem: MaskProblem, warm_start, solver: str, row_solver: Callab
     if warm_start is not None:
         res.trace = [(0.0, warm_start.objective), (res.extra["wall_seconds"], res.objective)]
     return res
+
+
+def _pool_context():
+    """The platform's default start method (fork on Linux up to Python 3.13: cheap, no re-import), unless
+    this process holds a CUDA context, which a forked child inherits broken; then a fork server."""
+    return multiprocessing.get_context("forkserver") if torch.cuda.is_initialized() else multiprocessing.get_context()
 
 
 def _progress(items, enabled: bool, label: str):

@@ -16,6 +16,13 @@ float64, so status ``feasible`` means *no swap improves any row by more than*
 ``tol · f_i`` *in float64*. Finally every row is compared in float64 with the warm start
 and falls back to it if it got worse (never seen; recorded in ``extra``).
 
+Where: ``device`` (``auto``/None = CUDA when present) and ``backend``: ``auto`` takes the fused C++
+kernel for per-row patterns on the CPU (when it builds) and batched torch otherwise; ``torch``
+forces batched torch; ``cpp`` asks for the kernel, so without a ``device`` it runs on the CPU also
+where CUDA is present. Measured on an H200 (``bench/device_check.sh``, README): identical
+objectives to the CPU's on real layers; no faster than 2 CPU cores on 576 × 576 layers, where a
+sweep is launch-bound.
+
 Trace: ``result.trace[t] = (seconds since the solve started, total objective after
 iteration t)`` with t = 0 the warm start. The per-iteration objective is the search's
 running value (float64 sums of the search's Δ, exact after each refresh); the final
@@ -197,7 +204,8 @@ def solve_swap(problem: MaskProblem, warm_start, time_limit, seed, max_iters: in
         raise ValueError(f"tol must be >= 0, got {tol!r}")
     if refresh_every < 1 or t_bins < 1:
         raise ValueError("refresh_every and t_bins must be positive")
-    dev = pick_device(device)
+    # the fused kernel is CPU-only: asking for it without a device means the CPU, also where CUDA is present
+    dev = pick_device("cpu" if backend == "cpp" and device in (None, "auto") else device)
     m = problem.pattern.m if isinstance(problem.pattern, NM) else None
     search_backend = resolve_backend(backend, dev, m)  # may compile the C++ kernel: before the clock starts
     t_start = time.perf_counter()

@@ -49,3 +49,15 @@ def test_errors_are_one_line(cli, files, tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stdout == ""
     proc = cli("bound", inst, "--newton-steps", "-3", "--json")
     assert proc.returncode == 2 and "newton_steps" in proc.stderr and proc.stdout == ""
+
+
+def test_device_is_reported_and_cuda_without_cuda_is_one_line(cli, files):
+    import torch
+
+    inst, _ = files
+    out = cli("bound", inst, "--workers", "1", "--device", "cpu", "--json", check=True).stdout
+    assert json.loads(out)["device"] == "cpu"
+    if not torch.cuda.is_available():
+        proc = cli("bound", inst, "--device", "cuda")
+        assert proc.returncode == 2 and "no CUDA device" in proc.stderr and proc.stdout == ""
+        assert len(proc.stderr.strip().splitlines()) == 1

@@ -73,7 +73,8 @@ def test_builtin_suites_parse():
 
 def _cli_proc(root: Path, args, **kw):
     """``python -m bench.cli ARGS`` as a background process in its own session (to be killed)."""
-    env = dict(os.environ, PYTHONPATH=str(root), HF_HUB_OFFLINE="1", MPLBACKEND="Agg")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", MPLBACKEND="Agg")
+    env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")  # keep packages the caller's path adds
     return subprocess.Popen([sys.executable, "-m", "bench.cli", *map(str, args)], cwd=root, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, **kw)
 

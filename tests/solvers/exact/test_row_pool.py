@@ -53,3 +53,17 @@ def test_backend_failure_becomes_an_error_result_with_the_warm_mask():
     # negative bounds clip to the trivial 0 (rows that the reduction settles keep their exact value)
     assert torch.all(out.row_lower_bounds >= 0) and bool((out.row_lower_bounds == 0).any())
     np.testing.assert_allclose(out.objective, ws.objective)
+
+
+def test_rows_past_the_deadline_are_not_even_reduced(monkeypatch):
+    """A spent time limit returns every row at once with the trivial bound: the column reduction (an
+    eigensolve per row, ~40 ms at d = 576) must not run first, or a time limit overshoots by that much."""
+    import solvers.exact.row_pool as pool
+
+    problem = generate(family="tiny", d_in=8, d_out=3, seed=2)
+    ws = resolve_warm_start(problem, "wanda")
+    reduced = []
+    monkeypatch.setattr(pool, "reduce_row", lambda row: reduced.append(row) or (row, np.arange(row.d), 1.0))
+    res = solve_rows(problem, ws, "fake", _unproved_row_solver, 1e-9, exact_settings({"workers": 1}, {}))
+    assert reduced == [] and res.status == "time_limit"
+    assert torch.equal(res.mask, ws.mask) and float(res.lower_bound) == 0.0

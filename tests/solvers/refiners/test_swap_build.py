@@ -57,7 +57,7 @@ def test_unbuildable_kernel_falls_back_to_torch(monkeypatch, capsys):
     monkeypatch.setattr(swap_cpp, "build_extension", fail)
     monkeypatch.setattr(swap_cpp, "_CACHE", {})
     problem = solvers.generate(family="tiny", d_in=16, d_out=4, seed=0)
-    result = solvers.solve("swap", problem, warm_start="wanda")
+    result = solvers.solve("swap", problem, warm_start="wanda", device="cpu")  # the kernel is CPU-only
     assert result.settings["backend"] == "torch" and result.status == "feasible"
     assert "using the pure-torch search" in capsys.readouterr().err
 
@@ -77,7 +77,7 @@ def test_compile_is_outside_the_timed_region(monkeypatch):
     monkeypatch.setattr(swap_cpp, "build_extension", slow_build)
     monkeypatch.setattr(swap_cpp, "_CACHE", {})
     problem = solvers.generate(family="small", d_in=64, d_out=8, seed=0)
-    result = solvers.solve("swap", problem, warm_start="wanda", time_limit=5.0)
+    result = solvers.solve("swap", problem, warm_start="wanda", time_limit=5.0, device="cpu")
     assert result.settings["backend"] == "cpp"
     assert result.status == "feasible"          # not time_limit: the 6 s were not on the clock
     assert result.solve_seconds < 5.0
