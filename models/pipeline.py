@@ -57,6 +57,10 @@ class PruningSession:
     def __init__(self, job: CalibrationJob, progress: bool = False):
         t0 = time.perf_counter()
         self.job, self.progress = job, progress
+        if not progress:  # --no-progress also silences transformers' own "Loading weights" bar
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
         self.loaded = load_model(job.model, device=job.device)
         corpus = load_corpus(list(job.calib_text) if job.calib_text else None)
         self.data = prepare(self.loaded.tokenizer, corpus, job.nsamples, job.seqlen, job.seed, job.propagation,
