@@ -23,11 +23,25 @@ CHAIN_SEPARATOR = "+"
 
 @dataclass(frozen=True)
 class WarmStart:
-    """A feasible starting mask with its label and verified objective."""
+    """A feasible starting mask with its label and verified float64 objective (total and per row).
+
+    ``row_objectives`` lets a refiner's no-worse-than-the-start guard compare rows without
+    re-evaluating the start (``objective == float(row_objectives.sum())``); None when whoever built
+    the start did not give them (:func:`warm_row_objectives` then evaluates)."""
 
     mask: torch.Tensor
     label: str
     objective: float
+    row_objectives: torch.Tensor | None = None
+
+
+def warm_row_objectives(problem, warm_start: WarmStart) -> torch.Tensor:
+    """The start's float64 per-row losses on ``problem``: carried, or evaluated now."""
+    if warm_start.row_objectives is not None and warm_start.row_objectives.shape == (problem.d_out,):
+        return warm_start.row_objectives
+    from solvers.objective import row_objectives
+
+    return row_objectives(problem, warm_start.mask)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from solvers.errors import InfeasibleMaskError, SolverUnavailableError, UnknownSolverError
-from solvers.objective import check_feasible, objective
+from solvers.objective import check_feasible, row_objectives
 from solvers.problem import MaskProblem
 from solvers.registration import CHAIN_SEPARATOR, KINDS, SOLVERS, SolverSpec, WarmStart
 from solvers.result import SolveResult, library_versions, make_result
@@ -197,7 +197,7 @@ def resolve_warm_start(problem: MaskProblem, warm_start, seed: int = 0,
             raise InfeasibleMaskError(f"warm start from solver {warm_start.solver!r} has no mask "
                                       f"(status {warm_start.status}: {warm_start.message})")
         mask = _checked_warm_mask(problem, warm_start.mask)
-        return WarmStart(mask, warm_start.solver, objective(problem, mask))
+        return _warm(problem, mask, warm_start.solver)
     if isinstance(warm_start, str):
         parts = parse_chain(warm_start)
         current: WarmStart | None = None
@@ -205,10 +205,16 @@ def resolve_warm_start(problem: MaskProblem, warm_start, seed: int = 0,
             res = solve(part, problem, current, time_limit, seed)
             if res.mask is None:
                 raise RuntimeError(f"warm start {part!r} failed: {res.message}")
-            current = WarmStart(res.mask, format_chain(parts[:depth]), res.objective)
+            current = WarmStart(res.mask, format_chain(parts[:depth]), res.objective, res.row_objectives)
         return current
     mask = _checked_warm_mask(problem, warm_start)
-    return WarmStart(mask, "mask", objective(problem, mask))
+    return _warm(problem, mask, "mask")
+
+
+def _warm(problem: MaskProblem, mask: torch.Tensor, label: str) -> WarmStart:
+    """A start evaluated on *this* problem (a result of another problem carries its own values)."""
+    rows = row_objectives(problem, mask)
+    return WarmStart(mask, label, float(rows.sum()), rows)
 
 
 def _checked_warm_mask(problem: MaskProblem, mask) -> torch.Tensor:

@@ -50,7 +50,7 @@ from solvers.pattern import NM
 from solvers.problem import MaskProblem
 from solvers.refiners.swap import pick_device
 from solvers.refiners.tabu_search import tabu_rows
-from solvers.registration import register_solver
+from solvers.registration import register_solver, warm_row_objectives
 from solvers.result import FEASIBLE, TIME_LIMIT, make_result
 
 
@@ -82,7 +82,7 @@ def solve_lns(problem: MaskProblem, warm_start, time_limit, seed, steps: int | N
     gram = problem.gram.to(dev, torch.float64)
     gen = torch.Generator().manual_seed(int(seed))
     trace = [(0.0, float(warm_start.objective))]
-    warm_rows = row_objectives(problem, warm)
+    warm_rows = warm_row_objectives(problem, warm_start)
     running = warm_rows.clone()
     status, taken, improving_steps = FEASIBLE, 0, []
 

@@ -50,7 +50,7 @@ from solvers.refiners.swap_search import (
     max_abs_correlation,
     refresh,
 )
-from solvers.registration import register_solver
+from solvers.registration import register_solver, warm_row_objectives
 from solvers.result import FEASIBLE, ITERATION_LIMIT, TIME_LIMIT, make_result
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -232,7 +232,7 @@ def solve_swap(problem: MaskProblem, warm_start, time_limit, seed, max_iters: in
         iters += certify_iters
     # float64 guard: no row may end worse than in the warm start
     final_rows = row_objectives(problem, keep)
-    warm_rows = row_objectives(problem, warm_start.mask)
+    warm_rows = warm_row_objectives(problem, warm_start)
     worse = final_rows > warm_rows
     if bool(worse.any()):
         keep[worse] = warm_start.mask[worse]

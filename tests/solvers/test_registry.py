@@ -126,3 +126,19 @@ def test_a_repeated_solver_in_a_warm_start_chain_keeps_its_full_label():
     assert refined.warm_start == "wanda+swap+swap"
     assert refined.warm_start_objective == pytest.approx(solve("wanda+swap+swap", p).objective, rel=1e-12)
     assert solve("wanda+swap+swap", p).warm_start == "wanda+swap"
+
+
+def test_warm_starts_carry_their_row_objectives_on_this_problem():
+    from solvers.objective import row_objectives
+    from solvers.registration import WarmStart
+    from solvers.registry import resolve_warm_start
+
+    a = generate(family="small", d_in=32, d_out=6, seed=1)
+    b = generate(family="small", d_in=32, d_out=6, seed=2)  # same shape, other numbers
+    for start in ("wanda", "wanda+swap", solve("wanda", a), solve("wanda", a).mask):
+        ws = resolve_warm_start(b, start)
+        torch.testing.assert_close(ws.row_objectives, row_objectives(b, ws.mask), rtol=0, atol=0)
+        assert ws.objective == float(ws.row_objectives.sum())
+    # a start built by hand without them still refines (evaluated on demand)
+    bare = WarmStart(solve("wanda", b).mask, "by hand", solve("wanda", b).objective)
+    assert solve("swap", b, warm_start=bare).objective == solve("swap", b, warm_start="wanda").objective
