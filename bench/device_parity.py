@@ -34,15 +34,10 @@ from pathlib import Path
 
 import torch
 
+from bench.gap_bracket import sample_rows
 from solvers import load_instance, solve
 from solvers.device import pick_device
 from solvers.errors import MaskbenchError
-
-
-def sample_rows(d_out: int, count: int, seed: int) -> torch.Tensor:
-    """``count`` seeded rows, sorted (the same on every machine: a CPU generator)."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.sort(torch.randperm(d_out, generator=g)[:count]).values
 
 
 def _timed(fn, device: torch.device):
@@ -62,7 +57,7 @@ def layer_record(path: str, device: torch.device, rows: int, seed: int, lns_time
     wanda = solve("wanda", problem)
     solve("swap", problem, warm_start=wanda, device=dev, max_iters=2)  # warm-up: kernel build, CUDA context
     swap, swap_s = _timed(lambda: solve("swap", problem, warm_start=wanda, device=dev), device)
-    picked = sample_rows(problem.d_out, rows, seed)
+    picked = sample_rows(problem, rows, seed)  # the gap bracket's rows: a CPU generator, the same everywhere
     sub = problem.crop(picked, torch.arange(problem.d_in))
     start = solve("swap", sub, warm_start="wanda", device=dev)
     lns, lns_s = _timed(lambda: solve("lns", sub, start, seed=seed, device=dev, time_limit=lns_time), device)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from solvers.objective import row_objectives
 from solvers.result import SolveResult
 from solvers.settings import SettingTypes, signature_settings
 
@@ -39,8 +40,6 @@ def warm_row_objectives(problem, warm_start: WarmStart) -> torch.Tensor:
     """The start's float64 per-row losses on ``problem``: carried, or evaluated now."""
     if warm_start.row_objectives is not None and warm_start.row_objectives.shape == (problem.d_out,):
         return warm_start.row_objectives
-    from solvers.objective import row_objectives
-
     return row_objectives(problem, warm_start.mask)
 
 

@@ -33,8 +33,8 @@ first-order ascent) reached only 0.69 of 1-swap on d = 64 crops after 100 steps 
 per-row Shor bound gave 0.96–0.99 in a quarter of a second per row.
 
 Settings: ``newton_steps`` (default 30), ``device`` (torch device of the per-row algebra,
-default CPU; on CUDA the rows run one after the other in this process, ``workers`` is ignored,
-because a forked row process cannot use the parent's CUDA context), plus the common exact
+default CPU; on CUDA the rows run one after the other in this process and ``workers`` is ignored:
+every row process would start a CUDA context of its own for one small row at a time), plus the common exact
 settings (``row_time_limit``, ``workers``, ``threads``, ``reduce``, ``progress``; ``gap_tol`` is
 unused). The bound does not depend on the device beyond float64 rounding.
 """
