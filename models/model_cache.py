@@ -13,7 +13,7 @@ fp32 model, so it is written once as a Hugging Face directory and later loaded f
 
 ``<weights digest>`` is :attr:`models.loading.ModelSource.weights_digest` — the sha256 of the GGUF
 file's bytes — so an edited or replaced GGUF file never meets a stale entry. The cache root is
-:func:`solvers.refiners.swap_build.cache_root` (``$MASKBENCH_CACHE``, default ``~/.cache/maskbench``).
+:func:`solvers.refiners.kernel_build.cache_root` (``$MASKBENCH_CACHE``, default ``~/.cache/maskbench``).
 
 Why it is exact: the safetensors file holds the very fp32 tensors transformers produced, and
 loading them back copies bytes, so the cached model's state dict is bit-identical to the
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from solvers.refiners.swap_build import cache_root
+from solvers.refiners.kernel_build import cache_root
 
 COMPLETE_MARKER = "maskbench.json"
 WEIGHTS_FILE = "model.safetensors"

@@ -75,11 +75,11 @@ def resolve_backend(backend: str, device: torch.device, m: int | None) -> str:
         if backend == "cpp" and (m is not None or device.type != "cpu"):
             raise ValueError("backend='cpp' is for the per-row pattern on CPU")
         return "torch"
-    from solvers.refiners import swap_cpp
+    from solvers.refiners import cpu_kernels
 
-    if swap_cpp.load() is None:
+    if cpu_kernels.load() is None:
         if backend == "cpp":
-            raise RuntimeError(f"the CPU swap kernel is unavailable: {swap_cpp.load_error()}")
+            raise RuntimeError(f"the CPU swap kernel is unavailable: {cpu_kernels.load_error()}")
         return "torch"
     return "cpp"
 

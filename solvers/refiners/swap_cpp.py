@@ -24,10 +24,9 @@ while row ``u`` of ``G`` is streamed once per block. Row ranges run in parallel 
 its own — only ``#pragma omp simd``). Compiled with ``-O3 -march=native -ffp-contract=off`` (no
 FMA contraction, so the SIMD and scalar passes produce bit-identical values).
 
-The C++ source is ``csrc/swap_cpu.cpp`` beside this file. It is compiled on first use by
-:mod:`solvers.refiners.swap_build` (needs a C++ compiler; about a minute the first time, outside
-every timed region; cached per source, flags, torch version and Python environment). If that fails, :func:`load`
-returns ``None`` with the reason and ``swap`` falls back to the pure-torch search
+The C++ source is ``csrc/swap_cpu.cpp`` beside this file, compiled together with the lns
+kernel by :mod:`solvers.refiners.cpu_kernels` (needs a C++ compiler; about a minute the first time,
+outside every timed region). If that fails, ``swap`` falls back to the pure-torch search
 (``MASKBENCH_NO_CPP=1`` forces the fallback).
 
 Ties: the incumbent first, then the lowest ``u``; the lowest ``p`` for a given ``u``.
@@ -35,46 +34,11 @@ Ties: the incumbent first, then the lowest ``u``; the lowest ``p`` for a given `
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
-
 import torch
 
-from solvers.refiners.swap_build import build_extension
+from solvers.refiners.cpu_kernels import load, load_error, thread_pool
 
 ROW_BLOCK = 32
-
-SOURCE = Path(__file__).resolve().parent / "csrc" / "swap_cpu.cpp"
-"""The kernel's C++ source."""
-CFLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fopenmp-simd")
-FUNCTIONS = ("best_swaps", "apply_swaps")
-
-
-_CACHE: dict[str, object] = {}
-
-
-def load():
-    """The compiled extension module, or None when it cannot be built (see :func:`load_error`)."""
-    if "module" in _CACHE:
-        return _CACHE["module"]
-    module = None
-    if os.environ.get("MASKBENCH_NO_CPP", "") not in ("", "0"):
-        _CACHE["error"] = "disabled by MASKBENCH_NO_CPP"
-    else:
-        try:
-            module = build_extension("maskbench_swap_cpu", SOURCE.read_text(), FUNCTIONS, CFLAGS)
-        except Exception as exc:  # noqa: BLE001 -- compiler or headers missing: fall back to torch
-            _CACHE["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
-            print(f"maskbench: warning: the C++ swap kernel is unavailable ({_CACHE['error']}); "
-                  "using the pure-torch search", file=sys.stderr, flush=True)
-    _CACHE["module"] = module
-    return module
-
-
-def load_error() -> str:
-    load()
-    return str(_CACHE.get("error", ""))
 
 
 def best_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: torch.Tensor,
@@ -117,18 +81,7 @@ def best_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: t
     starts = list(range(0, r, step))
     if len(starts) == 1:
         return val, u, p, run(0)
-    return val, u, p, sum(_pool(len(starts)).map(run, starts))
-
-
-def _pool(n: int):
-    """A cached thread pool; the kernel releases the GIL, so row ranges run in parallel."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    pool, size = _CACHE.get("pool"), _CACHE.get("pool_size", 0)
-    if pool is None or size < n:
-        pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="maskbench-swap")
-        _CACHE["pool"], _CACHE["pool_size"] = pool, n
-    return pool
+    return val, u, p, sum(thread_pool(len(starts)).map(run, starts))
 
 
 def apply_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: torch.Tensor, idx: torch.Tensor,

@@ -14,11 +14,17 @@ the loss worse: a chain of such steps is an ejection chain that leaves the 1-swa
 optimum through its cheapest exit and explores 2-, 3-, … swaps without enumerating
 them (enumerating 2-swaps costs ``(k(d−k))²`` per row, 7·10⁹ at d = 576). After a swap
 ``(a, b)`` column ``a`` may not be pruned again and ``b`` may not be unpruned again for
-``tenure`` steps (a per-row random tenure in ``[base, 2·base]``, drawn from the seed, so
-rows do not cycle in lock step), unless the move gives a loss below the row's best
-(aspiration). Each row keeps the best mask it visited; the start is visited first, so
-the result is never worse than the start (up to the rounding of the running values,
-which the caller re-verifies in float64).
+``tenure`` steps, unless the move gives a loss below the row's best (aspiration). Each row
+keeps the best mask it visited; the start is visited first, so the result is never worse
+than the start (up to the rounding of the running values, which the caller re-verifies in
+float64). Ties: the lowest group, then the lowest ``a``, then the lowest ``b``.
+
+**Phases.** The search runs in phases ``p = 0 … P−1``; each starts from the row's best mask so
+far with an empty tabu list and its own tenure ``tenures[row, p]`` (the caller draws them), and
+ends for a row after ``steps`` steps, when the row has no allowed swap, or once it found no
+better mask for ``patience`` steps. A longer tenure forces the chain further from the start:
+on real crops no single tenure closed every 1-swap gap, a sequence of tenures closed more
+than any one of them with the same number of steps (measured, see :mod:`solvers.refiners.lns`).
 
 **Candidates.** On wide per-row rows the full ``d × d`` table of ``Δ`` per step is the cost;
 with ``candidates = L`` only the ``L`` movable pruned columns with the smallest
@@ -29,6 +35,14 @@ Numerics: float64 throughout; ``c`` is recomputed from scratch every ``refresh_e
 steps. Device-agnostic (CPU or CUDA): all work is batched tensor algebra on chunks of
 rows, with ``Q`` of a chunk materialised as ``[rows, groups, g, g]`` blocks (``8·rows·d·g``
 bytes: 85 MB for 32 rows of d = 576 per-row) unless candidates are used.
+
+Two implementations of the same search: :func:`tabu_rows` here (batched torch, CPU or CUDA),
+and the C++ kernel ``csrc/tabu_cpu.cpp`` (:mod:`solvers.refiners.tabu_cpp`; CPU, one row at a
+time, no per-step tensor overhead — each step of a small row costs microseconds there instead of
+the ~0.3 ms of a dozen torch calls). Both take the same swaps with the same ties and the same
+update expressions; they can part only where rounding decides a tie (the C++ kernel refreshes
+``c`` with plain loops, torch with a matrix product). In the C++ kernel the candidates are ordered
+by (score, column); torch's ``topk`` leaves ties among equal scores unordered.
 """
 
 from __future__ import annotations
@@ -43,10 +57,10 @@ class TabuOutcome:
     """Best masks of a chunk of rows and what the search did."""
 
     pruned: torch.Tensor        # bool [rows, d], True = pruned: the best visited mask per row
-    value: torch.Tensor         # float64 [rows]: running value of that mask
-    start_value: torch.Tensor   # float64 [rows]: value of the start
-    improved_at: torch.Tensor   # long [rows]: step at which the best was found (0 = the start)
-    steps: int                  # steps taken
+    value: torch.Tensor         # float64 [rows]: loss of that mask, computed from scratch
+    improved_at: torch.Tensor   # long [rows]: step (over all phases) at which the best was found (0 = the start)
+    steps: torch.Tensor         # long [rows]: steps taken over all phases
+    timed_out: bool             # the deadline stopped the search
 
 
 def group_blocks(weight: torch.Tensor, gram: torch.Tensor, group: int) -> torch.Tensor:
@@ -64,67 +78,78 @@ def loss_gradient(weight: torch.Tensor, gram: torch.Tensor, pruned: torch.Tensor
     return weight * (r @ gram)
 
 
-def tabu_rows(weight: torch.Tensor, gram: torch.Tensor, pruned: torch.Tensor, group: int, steps: int,
-              tenure: int, generator: torch.Generator, refresh_every: int = 32,
-              deadline_check=None, candidates: int | None = None, patience: int | None = None) -> TabuOutcome:
-    """Tabu search from ``pruned`` on a chunk of rows; see the module docstring.
+def tabu_rows(weight: torch.Tensor, gram: torch.Tensor, pruned: torch.Tensor, group: int, tenures: torch.Tensor,
+              steps: int, patience: int | None, refresh_every: int = 32, deadline_check=None,
+              candidates: int | None = None) -> TabuOutcome:
+    """Tabu search in phases from ``pruned`` on a chunk of rows (torch); see the module docstring.
 
-    ``weight`` [rows, d] and ``gram`` [d, d] in float64 on one device; ``group`` = the
-    swap group size (``d`` per-row, ``m`` for N:M); ``deadline_check()`` → True stops early;
-    ``candidates`` (per-row only, used when ``d > 2·candidates``): see :func:`_narrow_step`;
-    ``patience``: stop once no row of the chunk has found a better mask for that many steps.
+    ``weight`` [rows, d] and ``gram`` [d, d] in float64 on one device; ``group`` = the swap
+    group size (``d`` per-row, ``m`` for N:M); ``tenures`` [rows, phases] (long): each row's tenure
+    in each phase; ``steps`` per phase; ``patience`` (None: none) per row and phase;
+    ``deadline_check()`` → True stops early; ``candidates`` (per-row only, used when
+    ``d > 2·candidates``): see :func:`_narrow_step`.
     """
     rows, d = weight.shape
     dev = weight.device
     narrow = candidates is not None and group == d and d > 2 * candidates
     q_blocks = None if narrow else group_blocks(weight, gram, group)      # [R, ng, g, g]
     q_diag = weight * weight * torch.diagonal(gram)                        # q_jj
-    z = pruned.clone()
-    c = loss_gradient(weight, gram, z)
-    value = (c * z.to(c.dtype)).sum(1)
-    start_value = value.clone()
-    best_z, best_v = z.clone(), value.clone()
+    tenures = tenures.to(dev)
+    best_z = pruned.clone()
+    best_v = _loss(weight, gram, best_z)
     improved_at = torch.zeros(rows, dtype=torch.long, device=dev)
-    base = max(1, int(tenure))
-    row_tenure = (base + torch.randint(0, base + 1, (rows,), generator=generator)).to(dev)
-    free_at = torch.zeros(rows, d, dtype=torch.long, device=dev)           # step from which a column may move
+    taken = torch.zeros(rows, dtype=torch.long, device=dev)
     ar = torch.arange(rows, device=dev)
-    taken, last_gain = 0, 0
-    for step in range(1, steps + 1):
-        if deadline_check is not None and deadline_check():
+    timed_out = False
+    for phase in range(tenures.shape[1]):
+        z = best_z.clone()
+        c = loss_gradient(weight, gram, z)
+        value = (c * z.to(c.dtype)).sum(1)
+        free_at = torch.zeros(rows, d, dtype=torch.long, device=dev)      # step from which a column may move
+        last_gain = torch.zeros(rows, dtype=torch.long, device=dev)
+        active = torch.ones(rows, dtype=torch.bool, device=dev)
+        for step in range(1, steps + 1):
+            if deadline_check is not None and deadline_check():
+                timed_out = True
+                break
+            if patience is not None:
+                active &= step - last_gain <= patience
+            if not bool(active.any()):
+                break
+            if step % refresh_every == 0:
+                c = loss_gradient(weight, gram, z)
+                value = (c * z.to(c.dtype)).sum(1)
+            if narrow:
+                best_delta, a, b = _narrow_step(weight, gram, q_diag, c, z, free_at <= step, candidates)
+            else:
+                best_delta, a, b = _block_step(q_blocks, q_diag, c, z, free_at <= step, value - best_v, best_v, group)
+            active &= torch.isfinite(best_delta)
+            live = active
+            a, b, lr = a[live], b[live], ar[live]
+            z[lr, a] = False
+            z[lr, b] = True
+            col_b = weight[lr] * gram[b] * weight[lr, b].unsqueeze(1)
+            col_a = weight[lr] * gram[a] * weight[lr, a].unsqueeze(1)
+            c[lr] += col_b - col_a
+            value[lr] += best_delta[live]
+            free_at[lr, a] = step + tenures[lr, phase]
+            free_at[lr, b] = step + tenures[lr, phase]
+            taken += live.long()
+            better = live & (value < best_v - 1e-12 * best_v.abs())
+            if bool(better.any()):
+                best_z[better] = z[better]
+                best_v[better] = value[better]
+                improved_at[better] = taken[better]
+                last_gain[better] = step
+        if timed_out:
             break
-        if patience is not None and step - last_gain > patience:
-            break
-        if step % refresh_every == 0:
-            c = loss_gradient(weight, gram, z)
-            value = (c * z.to(c.dtype)).sum(1)
-        if narrow:
-            best_delta, a, b = _narrow_step(weight, gram, q_diag, c, z, free_at <= step, candidates)
-        else:
-            best_delta, a, b = _block_step(q_blocks, q_diag, c, z, free_at <= step, value - best_v, best_v, group)
-        live = torch.isfinite(best_delta)
-        if not bool(live.any()):
-            break
-        a, b = a[live], b[live]
-        lr = ar[live]
-        z[lr, a] = False
-        z[lr, b] = True
-        col_b = weight[lr] * gram[b] * weight[lr, b].unsqueeze(1)
-        col_a = weight[lr] * gram[a] * weight[lr, a].unsqueeze(1)
-        c[lr] += col_b - col_a
-        value[lr] += best_delta[live]
-        free_at[lr, a] = step + row_tenure[lr]
-        free_at[lr, b] = step + row_tenure[lr]
-        better = value < best_v - 1e-12 * best_v.abs()
-        if bool(better.any()):
-            best_z[better] = z[better]
-            best_v[better] = value[better]
-            improved_at[better] = step
-            last_gain = step
-        taken = step
-    exact = loss_gradient(weight, gram, best_z)
-    best_v = (exact * best_z.to(exact.dtype)).sum(1)
-    return TabuOutcome(best_z, best_v, start_value, improved_at, taken)
+    return TabuOutcome(best_z, _loss(weight, gram, best_z), improved_at, taken, timed_out)
+
+
+def _loss(weight: torch.Tensor, gram: torch.Tensor, pruned: torch.Tensor) -> torch.Tensor:
+    """Each row's loss ``zᵀ Q z`` from scratch, float64 ``[rows]``."""
+    c = loss_gradient(weight, gram, pruned)
+    return (c * pruned.to(c.dtype)).sum(1)
 
 
 def _block_step(q_blocks, q_diag, c, z, movable, excess, best_v, group):

@@ -1,5 +1,6 @@
 """``lns`` (tabu search over swap chains): feasible, never worse than its start, never below the
-optimum, deterministic, and optimal on small rows where 1-swap is not."""
+optimum, deterministic, optimal on small rows where 1-swap is not; its C++ and torch paths run
+the same search."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 
 import solvers
 from solvers import generate
+from solvers.refiners.lns import TENURE_CYCLE, draw_tenures, resolve_backend
 from solvers.refiners.tabu_search import group_blocks, loss_gradient
 from tests.solvers.conftest import SMALL_CASES
 
@@ -42,14 +44,15 @@ def test_deterministic_for_a_seed(solved):
     assert torch.equal(again.mask, refined.mask)
 
 
-def test_reaches_the_optimum_where_one_swap_stops_above_it():
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+def test_reaches_the_optimum_where_one_swap_stops_above_it(backend):
     """Per-row tiny rows: 1-swap misses the optimum on some rows, lns finds it on every one."""
     missed = 0
     for seed in (0, 1):
         problem = generate(family="tiny", d_in=12, d_out=25, pattern="per-row", seed=seed, dead_fraction=0.15)
         optimum = solvers.solve("bruteforce", problem, workers=1).row_objectives
         start = solvers.solve("wanda+swap", problem)
-        refined = solvers.solve("lns", problem, start, seed=0)
+        refined = solvers.solve("lns", problem, start, seed=0, backend=backend)
         missed += int((start.row_objectives > optimum + _tol(optimum)).sum())
         assert torch.allclose(refined.row_objectives, optimum, rtol=1e-9, atol=1e-12)
     assert missed >= 2  # the case is only meaningful where 1-swap is not optimal
@@ -79,7 +82,80 @@ def test_block_and_gradient_kernels_match_dense_algebra():
 
 def test_refuses_missing_warm_start_and_bad_settings():
     problem = generate(family="tiny", d_in=12, d_out=2, seed=0)
-    with pytest.raises(ValueError):
-        solvers.solve("lns", problem, "wanda", tenure=0)
+    for bad in ({"tenure": 0}, {"phases": 0}, {"patience": 0}, {"steps": -1}, {"backend": "fortran"}):
+        with pytest.raises(ValueError):
+            solvers.solve("lns", problem, "wanda", **bad)
     with pytest.raises(ValueError):
         solvers.registry.spec("lns").function(problem, None, None, 0)
+
+
+# The C++ kernel and the torch path: the same search (same moves, ties and update expressions).
+PATH_CASES = {
+    **{name: build for name, build in CASES.items()},
+    "layer-per-row-wide": lambda: generate(family="layer", d_in=160, d_out=12, seed=4, sparsity=0.5),
+    "small-2:4": lambda: generate(family="small", d_in=64, d_out=16, pattern="2:4", seed=5),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PATH_CASES))
+def test_cpp_and_torch_paths_run_the_same_search(case, cpp_kernel):
+    problem = PATH_CASES[case]()
+    start = solvers.solve("wanda+swap", problem)
+    cpp = solvers.solve("lns", problem, start, seed=3, backend="cpp")
+    torch_path = solvers.solve("lns", problem, start, seed=3, backend="torch", device="cpu")
+    assert cpp.settings["backend"] == "cpp" and torch_path.settings["backend"] == "torch"
+    assert torch.allclose(cpp.row_objectives, torch_path.row_objectives, rtol=1e-9, atol=1e-12)
+    assert cpp.objective <= start.objective
+
+
+def test_wide_rows_improve_beyond_one_swap(cpp_kernel):
+    """The candidate (narrow) step on rows wider than 2·candidates still finds improvements."""
+    problem = PATH_CASES["layer-per-row-wide"]()
+    start = solvers.solve("wanda+swap", problem)
+    refined = solvers.solve("lns", problem, start, seed=0)
+    assert refined.settings["backend"] == "cpp"
+    assert refined.objective < start.objective * (1 - 1e-6)
+    assert refined.extra["improved_rows"] > 0
+
+
+def test_cpp_result_does_not_depend_on_threads(cpp_kernel):
+    problem = generate(family="small", d_in=96, d_out=40, seed=6, sparsity=0.5)
+    start = solvers.solve("wanda+swap", problem)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = solvers.solve("lns", problem, start, seed=1, backend="cpp")
+        torch.set_num_threads(2)
+        two = solvers.solve("lns", problem, start, seed=1, backend="cpp")
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one.mask, two.mask)
+
+
+@pytest.mark.parametrize("backend", ["cpp", "torch"])
+def test_time_limit_stops_the_search_with_a_valid_result(backend, request):
+    if backend == "cpp":
+        request.getfixturevalue("cpp_kernel")
+    problem = generate(family="layer", d_in=192, d_out=64, seed=7, sparsity=0.5)
+    start = solvers.solve("wanda+swap", problem)
+    refined = solvers.solve("lns", problem, start, seed=0, backend=backend, device="cpu", time_limit=1e-4,
+                            patience=None, steps=100_000)
+    assert refined.status == "time_limit"
+    assert refined.verified and refined.objective <= start.objective
+
+
+def test_tenures_follow_the_cycle_and_the_seed():
+    gen = torch.Generator().manual_seed(0)
+    tenures = draw_tenures(50, 4, 7, gen)
+    assert tenures.shape == (50, 7)
+    for p in range(7):
+        t = TENURE_CYCLE[p % len(TENURE_CYCLE)] * 4
+        assert bool((tenures[:, p] >= t).all() and (tenures[:, p] <= 2 * t).all())
+    assert torch.equal(tenures, draw_tenures(50, 4, 7, torch.Generator().manual_seed(0)))
+
+
+def test_backend_choice():
+    with pytest.raises(ValueError, match="CPU"):
+        resolve_backend("cpp", torch.device("cuda"))
+    assert resolve_backend("auto", torch.device("cuda")) == "torch"
+    assert resolve_backend("torch", torch.device("cpu")) == "torch"

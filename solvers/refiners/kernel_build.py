@@ -1,4 +1,4 @@
-"""Compiling the C++ swap kernel safely: once per environment, never timed, never hung.
+"""Compiling the C++ kernels safely: once per environment, never timed, never hung.
 
 ``torch.utils.cpp_extension.load_inline`` guards a build with a bare ``lock`` file in the build
 directory and waits, without a message and without end, while that file exists. A process killed
@@ -82,6 +82,6 @@ def build_extension(prefix: str, source: str, functions: tuple[str, ...], cflags
             stale.unlink()
             _say(f"removed a stale build lock of {name} left by an interrupted compile")
         if not any(build_dir.glob(f"{name}*.so")):
-            _say(f"compiling the C++ swap kernel {name} (once per environment, about a minute; not timed) …")
+            _say(f"compiling the C++ kernels {name} (once per environment, about a minute; not timed) …")
         return load_inline(name=name, cpp_sources=[source], functions=list(functions),
                            extra_cflags=list(cflags), build_directory=str(build_dir), verbose=False)

@@ -11,29 +11,29 @@ import sys
 import pytest
 
 import solvers
-from solvers.refiners import swap_build, swap_cpp
+from solvers.refiners import cpu_kernels, kernel_build
 
 
 def _kernel_or_skip():
-    if swap_cpp.load() is None:
-        pytest.skip(f"C++ swap kernel unavailable: {swap_cpp.load_error()}")
+    if cpu_kernels.load() is None:
+        pytest.skip(f"C++ kernels unavailable: {cpu_kernels.load_error()}")
 
 
 def test_build_name_keys_on_source_and_flags():
-    a = swap_build.build_name("k", "int f();", ("-O3",))
-    assert a == swap_build.build_name("k", "int f();", ("-O3",))
-    assert a != swap_build.build_name("k", "int g();", ("-O3",))
-    assert a != swap_build.build_name("k", "int f();", ("-O2",))
+    a = kernel_build.build_name("k", "int f();", ("-O3",))
+    assert a == kernel_build.build_name("k", "int f();", ("-O3",))
+    assert a != kernel_build.build_name("k", "int g();", ("-O3",))
+    assert a != kernel_build.build_name("k", "int f();", ("-O2",))
     assert a.startswith("k_") and len(a) == len("k_") + 12
 
 
 def test_stale_torch_lock_is_removed_instead_of_hanging(repo_root):
     _kernel_or_skip()
-    name = swap_build.build_name("maskbench_swap_cpu", swap_cpp.SOURCE.read_text(), swap_cpp.CFLAGS)
-    stale = swap_build.cache_root() / "extensions" / name / "lock"
+    name = kernel_build.build_name(cpu_kernels.EXTENSION_PREFIX, cpu_kernels.source_text(), cpu_kernels.CFLAGS)
+    stale = kernel_build.cache_root() / "extensions" / name / "lock"
     stale.write_text("")  # what a build killed by Ctrl-C or a time-out leaves behind
     env = dict(os.environ, PYTHONPATH=str(repo_root))
-    code = "from solvers.refiners import swap_cpp; print(swap_cpp.load() is not None)"
+    code = "from solvers.refiners import cpu_kernels; print(cpu_kernels.load() is not None)"
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert proc.stdout.strip() == "True", proc.stderr
     assert "removed a stale build lock" in proc.stderr
@@ -42,20 +42,20 @@ def test_stale_torch_lock_is_removed_instead_of_hanging(repo_root):
 
 def test_a_build_held_by_another_process_times_out(tmp_path, monkeypatch):
     monkeypatch.setenv("MASKBENCH_CACHE", str(tmp_path))
-    name = swap_build.build_name("never_built", "int f() { return 1; }", ())
+    name = kernel_build.build_name("never_built", "int f() { return 1; }", ())
     (tmp_path / "extensions").mkdir()
     with open(tmp_path / "extensions" / f"{name}.build-lock", "w") as other_owner:
         fcntl.flock(other_owner, fcntl.LOCK_EX)
         with pytest.raises(TimeoutError, match="another process"):
-            swap_build.build_extension("never_built", "int f() { return 1; }", ("f",), (), wait_seconds=0.3)
+            kernel_build.build_extension("never_built", "int f() { return 1; }", ("f",), (), wait_seconds=0.3)
 
 
 def test_unbuildable_kernel_falls_back_to_torch(monkeypatch, capsys):
     def fail(*args, **kwargs):
         raise TimeoutError("another process has been compiling it for over 900 s")
 
-    monkeypatch.setattr(swap_cpp, "build_extension", fail)
-    monkeypatch.setattr(swap_cpp, "_CACHE", {})
+    monkeypatch.setattr(cpu_kernels, "build_extension", fail)
+    monkeypatch.setattr(cpu_kernels, "_CACHE", {})
     problem = solvers.generate(family="tiny", d_in=16, d_out=4, seed=0)
     result = solvers.solve("swap", problem, warm_start="wanda", device="cpu")  # the kernel is CPU-only
     assert result.settings["backend"] == "torch" and result.status == "feasible"
@@ -66,7 +66,7 @@ def test_compile_is_outside_the_timed_region(monkeypatch):
     """A (simulated) 6 s compile must not count as solve time nor eat a 5 s time limit (the solve itself
     takes milliseconds, so a loaded machine has seconds of headroom)."""
     _kernel_or_skip()
-    module = swap_cpp.load()
+    module = cpu_kernels.load()
 
     def slow_build(*args, **kwargs):
         import time
@@ -74,8 +74,8 @@ def test_compile_is_outside_the_timed_region(monkeypatch):
         time.sleep(6.0)
         return module
 
-    monkeypatch.setattr(swap_cpp, "build_extension", slow_build)
-    monkeypatch.setattr(swap_cpp, "_CACHE", {})
+    monkeypatch.setattr(cpu_kernels, "build_extension", slow_build)
+    monkeypatch.setattr(cpu_kernels, "_CACHE", {})
     problem = solvers.generate(family="small", d_in=64, d_out=8, seed=0)
     result = solvers.solve("swap", problem, warm_start="wanda", time_limit=5.0, device="cpu")
     assert result.settings["backend"] == "cpp"

@@ -1,0 +1,76 @@
+"""The refiners' C++ CPU kernels, compiled once as one extension and loaded on demand.
+
+Sources (beside this file, in ``csrc/``): ``swap_cpu.cpp`` — the exact best 1-swap per row of
+``swap`` (:mod:`solvers.refiners.swap_cpp`) — and ``tabu_cpu.cpp`` — the tabu search of ``lns``
+(:mod:`solvers.refiners.tabu_cpp`). They are built together so that a fresh environment pays one
+compile (about a minute on 2 cores, the first time only, outside every timed region: solvers call
+:func:`load` before their clock starts) instead of one per kernel. The build is cached by
+:mod:`solvers.refiners.kernel_build` under a name keyed on both sources, the flags, torch's version and
+the Python environment.
+
+Flags: ``-O3 -march=native -ffp-contract=off`` (no FMA contraction, so SIMD and scalar passes of
+the same expression give bit-identical values) and ``-fopenmp-simd`` (SIMD pragmas only, no OpenMP
+runtime). The kernels release the GIL; callers run row ranges in the Python threads of
+:func:`thread_pool`.
+
+If the build fails (no compiler, missing headers, another process's build that never ends),
+:func:`load` returns None, says why once on stderr, and the solvers use their torch paths;
+``MASKBENCH_NO_CPP=1`` forces that.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from solvers.refiners.kernel_build import build_extension
+
+CSRC = Path(__file__).resolve().parent / "csrc"
+SOURCES = (CSRC / "swap_cpu.cpp", CSRC / "tabu_cpu.cpp")
+"""The kernels' C++ sources, compiled as one translation unit in this order."""
+CFLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fopenmp-simd")
+FUNCTIONS = ("best_swaps", "apply_swaps", "tabu_rows")
+EXTENSION_PREFIX = "maskbench_cpu_kernels"
+
+_CACHE: dict[str, object] = {}
+
+
+def source_text() -> str:
+    """The concatenated sources (what is compiled and what keys the build)."""
+    return "\n".join(path.read_text() for path in SOURCES)
+
+
+def load():
+    """The compiled extension module, or None when it cannot be built (see :func:`load_error`)."""
+    if "module" in _CACHE:
+        return _CACHE["module"]
+    module = None
+    if os.environ.get("MASKBENCH_NO_CPP", "") not in ("", "0"):
+        _CACHE["error"] = "disabled by MASKBENCH_NO_CPP"
+    else:
+        try:
+            module = build_extension(EXTENSION_PREFIX, source_text(), FUNCTIONS, CFLAGS)
+        except Exception as exc:  # noqa: BLE001 -- compiler or headers missing: fall back to torch
+            _CACHE["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+            print(f"maskbench: warning: the C++ kernels are unavailable ({_CACHE['error']}); "
+                  "using the pure-torch searches", file=sys.stderr, flush=True)
+    _CACHE["module"] = module
+    return module
+
+
+def load_error() -> str:
+    """Why :func:`load` returned None ('' when the kernels are loaded)."""
+    load()
+    return str(_CACHE.get("error", ""))
+
+
+def thread_pool(n: int):
+    """A cached pool of at least ``n`` threads; the kernels release the GIL, so row ranges run in parallel."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool, size = _CACHE.get("pool"), _CACHE.get("pool_size", 0)
+    if pool is None or size < n:
+        pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="maskbench-kernel")
+        _CACHE["pool"], _CACHE["pool_size"] = pool, n
+    return pool
