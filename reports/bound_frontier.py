@@ -1,0 +1,76 @@
+"""The certified bound's frontier, from a plain data frame: bound quality against seconds per row.
+
+Columns: ``layer_type``, ``newton_steps`` (the bound's budget), ``swap`` (1-swap loss of the row),
+``bound`` (certified lower bound, same units), ``seconds`` (wall seconds of that row's bound).
+Per layer type and budget: ``bound / 1-swap`` over the rows (ratio of sums), the certified gap
+``S / B − 1`` of 1-swap it implies, and the median seconds per row. A bound above 1-swap's loss
+never occurs (the bound is clipped to the start's loss); a certified gap of 15 % needs
+``bound / 1-swap ≥ 0.87``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def frontier(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (layer type, budget): rows, ``bound_over_swap``, ``certified_pct``, ``median_seconds``."""
+    out = []
+    for (layer_type, steps), part in frame.groupby(["layer_type", "newton_steps"], sort=True):
+        swap, bound = part["swap"].sum(), part["bound"].sum()
+        out.append({"layer_type": layer_type, "newton_steps": int(steps), "rows": len(part),
+                    "bound_over_swap": bound / swap if swap > 0 else math.nan,
+                    "certified_pct": 100.0 * (swap / bound - 1.0) if bound > 0 else math.inf,
+                    "median_seconds": float(part["seconds"].median())})
+    return pd.DataFrame(out)
+
+
+def frontier_table(summary: pd.DataFrame) -> str:
+    """Markdown: one row per layer type, one cell per budget ``bound/1-swap (certified gap, s per row)``."""
+    budgets = sorted(summary["newton_steps"].unique())
+    lines = ["| layer type | rows | " + " | ".join(f"{b} Newton steps" for b in budgets) + " |",
+             "|---|---|" + "---|" * len(budgets)]
+    for layer_type, part in summary.groupby("layer_type", sort=True):
+        cells = []
+        for b in budgets:
+            hit = part[part["newton_steps"] == b]
+            if hit.empty:
+                cells.append("—")
+                continue
+            r = hit.iloc[0]
+            cells.append(f"{r.bound_over_swap:.3f} ({r.certified_pct:.0f} %, {r.median_seconds:.1f} s)")
+        lines.append(f"| {layer_type} | {int(part['rows'].max())} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def frontier_figure(summary: pd.DataFrame, path: Path) -> Path | None:
+    """Bound / 1-swap loss against median seconds per row (log axis), one line per layer type."""
+    if summary.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(8.0, 5.2), layout="constrained")
+    for i, (layer_type, part) in enumerate(summary.groupby("layer_type", sort=True)):
+        part = part.sort_values("newton_steps")
+        ax.plot(part["median_seconds"], part["bound_over_swap"], marker=MARKERS[i % len(MARKERS)],
+                linestyle="-", label=layer_type)
+    ax.axhline(1 / 1.15, color="black", linestyle="--", linewidth=1)
+    ax.annotate("certified gap 15 %", (ax.get_xlim()[0], 1 / 1.15), xytext=(4, 4), textcoords="offset points",
+                fontsize=9)
+    ax.set_xscale("log")
+    ax.set_xlabel("median seconds per row (one thread; log axis)")
+    ax.set_ylabel("certified bound / 1-swap loss (sum over rows)")
+    budgets = ", ".join(str(b) for b in sorted(summary["newton_steps"].unique()))
+    ax.set_title(f"Frontier of the certified Shor bound on full rows (budgets: {budgets} Newton steps)")
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside lower center", ncol=4, frameon=False)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
