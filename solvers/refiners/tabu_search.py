@@ -124,7 +124,7 @@ def tabu_rows(weight: torch.Tensor, gram: torch.Tensor, pruned: torch.Tensor, gr
             else:
                 best_delta, a, b = _block_step(q_blocks, q_diag, c, z, free_at <= step, value - best_v, best_v, group)
             active &= torch.isfinite(best_delta)
-            live = active
+            live = active.clone()                                          # rows that move this step
             a, b, lr = a[live], b[live], ar[live]
             z[lr, a] = False
             z[lr, b] = True
