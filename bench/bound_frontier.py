@@ -24,7 +24,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from bench.errors import InstanceFileError
 from bench.gap_bracket import sample_rows
+from bench.paths import full_layer_files
 from reports.bound_frontier import frontier, frontier_figure, frontier_table
 from solvers import load_instance, solve
 
@@ -59,11 +61,10 @@ def main(argv=None) -> int:
     if args.rows < 1 or args.workers < 1 or any(s < 1 for s in args.newton_steps):
         print("maskbench: error: --rows, --workers and --newton-steps must be positive", file=sys.stderr)
         return 2
-    paths = [Path(x) for x in args.layers if ".crop" not in Path(x).name]
-    missing = [str(x) for x in paths if not x.is_file()]
-    if not paths or missing:
-        print(f"maskbench: error: no such full-layer instance file: {', '.join(missing) or '(none given)'}",
-              file=sys.stderr)
+    try:
+        paths = full_layer_files(args.layers)
+    except InstanceFileError as exc:
+        print(f"maskbench: error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -19,3 +19,7 @@ class CompareError(MaskbenchError, ValueError):
 
 class OutputPathError(MaskbenchError, ValueError):
     """An output path would overwrite one of the command's inputs."""
+
+
+class InstanceFileError(MaskbenchError, ValueError):
+    """Instance files given to a benchmark script are missing or none is a full layer."""

@@ -31,6 +31,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from bench.errors import InstanceFileError
+from bench.paths import full_layer_files
 from reports.gap_bracket import bracket, bracket_figure, bracket_table
 from solvers import load_instance, solve
 from solvers.pattern import PerRow
@@ -111,15 +113,16 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="results/gap-bracket", help="output folder (records, table, figure)")
     args = p.parse_args(argv)
+    try:
+        paths = full_layer_files(args.layers)
+    except InstanceFileError as exc:
+        print(f"maskbench: error: {exc}", file=sys.stderr)
+        return 2
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "records.jsonl"
     records: list[dict] = []
-    paths = [Path(x) for x in args.layers if ".crop" not in Path(x).name]
-    if not paths:
-        print("maskbench: error: no full-layer instance files given (run 'maskbench extract' first)", file=sys.stderr)
-        return 2
     t0 = time.perf_counter()
     for path in paths:
         problem = load_instance(path)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from bench.errors import InstanceFileError
+from bench.paths import full_layer_files
 from solvers import load_instance, solve
 from solvers.pattern import NM, parse_pattern
 
@@ -75,11 +77,10 @@ def main(argv=None) -> int:
             except ValueError as exc:
                 print(f"maskbench: error: --patterns: {exc}", file=sys.stderr)
                 return 2
-    paths = [Path(x) for x in args.layers if ".crop" not in Path(x).name]
-    missing = [str(x) for x in paths if not x.is_file()]
-    if not paths or missing:
-        print(f"maskbench: error: no such full-layer instance file: {', '.join(missing) or '(none given)'}",
-              file=sys.stderr)
+    try:
+        paths = full_layer_files(args.layers)
+    except InstanceFileError as exc:
+        print(f"maskbench: error: {exc}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
     out = Path(args.out)

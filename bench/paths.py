@@ -16,7 +16,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from bench.errors import OutputPathError
+from bench.errors import InstanceFileError, OutputPathError
 
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 """Files SQLite keeps next to a database; overwriting them corrupts it just as surely."""
@@ -68,3 +68,15 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def full_layer_files(names) -> list[Path]:
+    """The full-layer instance files among ``names`` (``maskbench extract`` output; ``*.crop*`` files
+    are skipped). Raises :class:`InstanceFileError` when one is missing or none is left."""
+    paths = [Path(x) for x in names if ".crop" not in Path(x).name]
+    missing = [str(x) for x in paths if not x.is_file()]
+    if missing:
+        raise InstanceFileError(f"no such instance file: {', '.join(missing)}")
+    if not paths:
+        raise InstanceFileError("no full-layer instance files given (run 'maskbench extract' first)")
+    return paths

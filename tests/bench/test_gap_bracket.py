@@ -40,3 +40,13 @@ def test_bracket_table_from_plain_frame():
     assert abs(a["found_pct"] - 100 * (20 / 19 - 1)) < 1e-9 and abs(a["certified_pct"] - 100.0) < 1e-9
     assert summary.set_index("layer_type").loc["b", "certified_pct"] == float("inf")
     assert "| a | 2 (1,2) |" in bracket_table(summary)
+
+
+def test_missing_or_crop_only_input_is_one_line(tmp_path, capsys):
+    from bench.gap_bracket import main as bracket_main
+
+    assert bracket_main([str(tmp_path / "missing.safetensors")]) == 2
+    assert bracket_main([str(tmp_path / "layer.crop0.safetensors")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["maskbench: error: no such instance file: " + str(tmp_path / "missing.safetensors"),
+                   "maskbench: error: no full-layer instance files given (run 'maskbench extract' first)"]
