@@ -81,3 +81,35 @@ def test_compile_is_outside_the_timed_region(monkeypatch):
     assert result.settings["backend"] == "cpp"
     assert result.status == "feasible"          # not time_limit: the 6 s were not on the clock
     assert result.solve_seconds < 5.0
+
+
+def test_lns_falls_back_to_torch_when_the_kernels_do_not_build(monkeypatch, capsys):
+    def fail(*args, **kwargs):
+        raise RuntimeError("no compiler")
+
+    monkeypatch.setattr(cpu_kernels, "build_extension", fail)
+    monkeypatch.setattr(cpu_kernels, "_CACHE", {})
+    problem = solvers.generate(family="tiny", d_in=16, d_out=4, seed=0)
+    result = solvers.solve("lns", problem, warm_start="wanda+swap", device="cpu")
+    assert result.settings["backend"] == "torch" and result.verified
+    assert "using the pure-torch searches" in capsys.readouterr().err
+
+
+def test_lns_compile_is_outside_the_timed_region(monkeypatch):
+    """As for swap: a (simulated) 6 s build of the kernels is not lns's solve time."""
+    _kernel_or_skip()
+    module = cpu_kernels.load()
+
+    def slow_build(*args, **kwargs):
+        import time
+
+        time.sleep(6.0)
+        return module
+
+    problem = solvers.generate(family="small", d_in=64, d_out=8, seed=0)
+    start = solvers.solve("wanda+swap", problem, device="cpu")
+    monkeypatch.setattr(cpu_kernels, "build_extension", slow_build)
+    monkeypatch.setattr(cpu_kernels, "_CACHE", {})
+    result = solvers.solve("lns", problem, warm_start=start, time_limit=5.0, device="cpu")
+    assert result.settings["backend"] == "cpp"
+    assert result.status == "feasible" and result.solve_seconds < 5.0
