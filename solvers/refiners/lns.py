@@ -59,10 +59,10 @@ import time
 
 import torch
 
+from solvers.device import pick_device
 from solvers.objective import check_feasible, row_objectives
 from solvers.pattern import NM
 from solvers.problem import MaskProblem
-from solvers.refiners.swap import pick_device
 from solvers.refiners.tabu_search import tabu_rows
 from solvers.registration import register_solver, warm_row_objectives
 from solvers.result import FEASIBLE, TIME_LIMIT, make_result
@@ -80,7 +80,7 @@ def resolve_backend(backend: str, device: torch.device) -> str:
 
     if not tabu_cpp.available():
         if backend == "cpp":
-            raise RuntimeError("the CPU tabu kernel is unavailable")
+            raise RuntimeError(f"the CPU tabu kernel is unavailable: {tabu_cpp.load_error()}")
         return "torch"
     return "cpp"
 
