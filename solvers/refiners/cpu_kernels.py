@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
+from solvers.device import pick_device
 from solvers.refiners.kernel_build import build_extension
 
 CSRC = Path(__file__).resolve().parent / "csrc"
@@ -74,3 +78,53 @@ def thread_pool(n: int):
         pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="maskbench-kernel")
         _CACHE["pool"], _CACHE["pool_size"] = pool, n
     return pool
+
+
+BACKENDS = ("auto", "cpp", "torch")
+
+
+def kernel_device(backend: str, device: str | None) -> torch.device:
+    """The device of a refiner's search: ``backend="cpp"`` without a device means the CPU (the kernels
+    are CPU-only), also where CUDA is present; otherwise :func:`solvers.device.pick_device`."""
+    return pick_device("cpu" if backend == "cpp" and device in (None, "auto") else device)
+
+
+def choose_backend(backend: str, device: torch.device, kernel: str, cpp_is_for: str = "the CPU",
+                   cpp_possible: bool = True) -> str:
+    """``"cpp"`` (a compiled kernel of this module) or ``"torch"``, for a refiner on ``device``.
+
+    ``auto`` takes the kernel on the CPU when it builds (:func:`load`, which compiles it once);
+    ``torch`` always torch; ``cpp`` insists: a ValueError naming ``cpp_is_for`` where the kernel does not
+    apply (another device, or ``cpp_possible`` False, e.g. swap's N:M), a RuntimeError naming ``kernel``
+    and the build's error where it did not build.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be 'auto', 'cpp' or 'torch', got {backend!r}")
+    if backend == "torch" or device.type != "cpu" or not cpp_possible:
+        if backend == "cpp":
+            raise ValueError(f"backend='cpp' is for {cpp_is_for}")
+        return "torch"
+    if load() is None:
+        if backend == "cpp":
+            raise RuntimeError(f"the CPU {kernel} kernel is unavailable: {load_error()}")
+        return "torch"
+    return "cpp"
+
+
+def row_ranges(rows: int, align: int = 1) -> list[tuple[int, int]]:
+    """Split ``rows`` into at most ``torch.get_num_threads()`` contiguous ``[r0, r1)`` ranges whose
+    starts are multiples of ``align`` (a kernel's row block), one per thread."""
+    if rows <= 0:
+        return []
+    threads = max(1, min(torch.get_num_threads(), -(-rows // align)))
+    step = -(-rows // threads)
+    step = -(-step // align) * align
+    return [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
+
+
+def map_ranges(run: Callable[[int, int], object], ranges: list[tuple[int, int]]) -> list:
+    """``run(r0, r1)`` for every range, in the threads of :func:`thread_pool` when there are several
+    (the kernels release the GIL); the results in the order of ``ranges``."""
+    if len(ranges) == 1:
+        return [run(*ranges[0])]
+    return list(thread_pool(len(ranges)).map(lambda r: run(*r), ranges))

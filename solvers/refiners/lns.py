@@ -59,10 +59,11 @@ import time
 
 import torch
 
-from solvers.device import pick_device
 from solvers.objective import check_feasible, row_objectives
 from solvers.pattern import NM
 from solvers.problem import MaskProblem
+from solvers.refiners.cpu_kernels import choose_backend, kernel_device
+from solvers.refiners.tabu_cpp import tabu_rows_cpu
 from solvers.refiners.tabu_search import tabu_rows
 from solvers.registration import register_solver, warm_row_objectives
 from solvers.result import FEASIBLE, TIME_LIMIT, make_result
@@ -70,19 +71,7 @@ from solvers.result import FEASIBLE, TIME_LIMIT, make_result
 
 def resolve_backend(backend: str, device: torch.device) -> str:
     """``"cpp"`` (the C++ kernel, CPU) or ``"torch"``; ``"auto"`` takes cpp on the CPU when it builds."""
-    if backend not in ("auto", "cpp", "torch"):
-        raise ValueError(f"backend must be 'auto', 'cpp' or 'torch', got {backend!r}")
-    if backend == "torch" or device.type != "cpu":
-        if backend == "cpp":
-            raise ValueError("backend='cpp' runs on the CPU: leave device unset or 'cpu'")
-        return "torch"
-    from solvers.refiners import tabu_cpp
-
-    if not tabu_cpp.available():
-        if backend == "cpp":
-            raise RuntimeError(f"the CPU tabu kernel is unavailable: {tabu_cpp.load_error()}")
-        return "torch"
-    return "cpp"
+    return choose_backend(backend, device, "tabu", "the CPU: leave device unset or 'cpu'")
 
 
 TENURE_CYCLE = (1, 2, 3)
@@ -112,7 +101,7 @@ def solve_lns(problem: MaskProblem, warm_start, time_limit, seed, steps: int = 5
             or (candidates is not None and candidates < 1) or (patience is not None and patience < 1):
         raise ValueError("steps must be >= 0 and phases, tenure, patience, candidates, chunk_rows, "
                          "refresh_every positive")
-    dev = pick_device("cpu" if backend == "cpp" and device in (None, "auto") else device)
+    dev = kernel_device(backend, device)
     search_backend = resolve_backend(backend, dev)  # may compile the C++ kernels: before the clock starts
     t_start = time.perf_counter()
     deadline = t_start + time_limit if time_limit else None
@@ -142,8 +131,6 @@ def solve_lns(problem: MaskProblem, warm_start, time_limit, seed, steps: int = 5
         weight = problem.weight[r0:r1].to(dev, torch.float64)
         pruned = (~keep[r0:r1]).to(dev)
         if search_backend == "cpp":
-            from solvers.refiners.tabu_cpp import tabu_rows_cpu
-
             left = None if deadline is None else deadline - time.perf_counter()
             out = tabu_rows_cpu(weight, gram, pruned, group, tenures, steps, patience, refresh_every, candidates,
                                 left)

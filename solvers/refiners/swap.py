@@ -40,6 +40,7 @@ from solvers.device import pick_device
 from solvers.objective import check_feasible, row_objectives
 from solvers.pattern import NM
 from solvers.problem import MaskProblem
+from solvers.refiners.cpu_kernels import choose_backend, kernel_device
 from solvers.refiners.swap_search import (
     GramData,
     RowState,
@@ -69,19 +70,7 @@ def _budget_rows(n: int, d: int, elem: int, budget_bytes: int, per_col: int) -> 
 
 def resolve_backend(backend: str, device: torch.device, m: int | None) -> str:
     """``"cpp"`` (fused CPU kernel, per-row pattern on CPU) or ``"torch"``; ``"auto"`` picks cpp when it builds."""
-    if backend not in ("auto", "cpp", "torch"):
-        raise ValueError(f"backend must be 'auto', 'cpp' or 'torch', got {backend!r}")
-    if backend == "torch" or m is not None or device.type != "cpu":
-        if backend == "cpp" and (m is not None or device.type != "cpu"):
-            raise ValueError("backend='cpp' is for the per-row pattern on CPU")
-        return "torch"
-    from solvers.refiners import cpu_kernels
-
-    if cpu_kernels.load() is None:
-        if backend == "cpp":
-            raise RuntimeError(f"the CPU swap kernel is unavailable: {cpu_kernels.load_error()}")
-        return "torch"
-    return "cpp"
+    return choose_backend(backend, device, "swap", "the per-row pattern on CPU", cpp_possible=m is None)
 
 
 def search_sweep(gd: GramData, st: RowState, budget_bytes: int, exhaustive: bool = False,
@@ -205,7 +194,7 @@ def solve_swap(problem: MaskProblem, warm_start, time_limit, seed, max_iters: in
     if refresh_every < 1 or t_bins < 1:
         raise ValueError("refresh_every and t_bins must be positive")
     # the fused kernel is CPU-only: asking for it without a device means the CPU, also where CUDA is present
-    dev = pick_device("cpu" if backend == "cpp" and device in (None, "auto") else device)
+    dev = kernel_device(backend, device)
     m = problem.pattern.m if isinstance(problem.pattern, NM) else None
     search_backend = resolve_backend(backend, dev, m)  # may compile the C++ kernel: before the clock starts
     t_start = time.perf_counter()

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import torch
 
-from solvers.refiners.cpu_kernels import load, load_error, thread_pool
+from solvers.refiners.cpu_kernels import load, load_error, map_ranges, row_ranges
 
 ROW_BLOCK = 32
 
@@ -69,19 +69,13 @@ def best_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: t
     p = torch.empty(r, dtype=torch.long)
     if r == 0:
         return val, u, p, 0
-    threads = max(1, min(torch.get_num_threads(), -(-r // ROW_BLOCK)))
-    step = -(-r // threads)
-    step = -(-step // ROW_BLOCK) * ROW_BLOCK
 
-    def run(r0: int) -> int:
-        sl = slice(r0, min(r, r0 + step))
+    def run(r0: int, r1: int) -> int:
+        sl = slice(r0, r1)
         return module.best_swaps(w, keep, c, gram, diag, rho, s, order, rows[sl], use_bounds, float(rel),
                                  ROW_BLOCK, val[sl], u[sl], p[sl])
 
-    starts = list(range(0, r, step))
-    if len(starts) == 1:
-        return val, u, p, run(0)
-    return val, u, p, sum(thread_pool(len(starts)).map(run, starts))
+    return val, u, p, sum(map_ranges(run, row_ranges(r, ROW_BLOCK)))
 
 
 def apply_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: torch.Tensor, idx: torch.Tensor,

@@ -4,25 +4,21 @@ The search is the one of :mod:`solvers.refiners.tabu_search` (phases, tenures, p
 aspiration, candidates, ties), run one row at a time in compiled code: a step of a 96-column row
 costs about a microsecond there against ~0.3 ms for the dozen batched torch calls of a step, which
 is what made lns slow on small rows. Rows are independent; a chunk's rows are split into
-``torch.get_num_threads()`` contiguous ranges, each searched in a thread of
-:func:`solvers.refiners.cpu_kernels.thread_pool` (the kernel releases the GIL). The result does not
+``torch.get_num_threads()`` contiguous ranges (:func:`solvers.refiners.cpu_kernels.row_ranges`),
+each searched in a thread of :func:`solvers.refiners.cpu_kernels.thread_pool` (the kernel releases the
+GIL). The result does not
 depend on the number of threads.
 
-Compiled with the swap kernel by :mod:`solvers.refiners.cpu_kernels`; :func:`available` says whether
-it built (the caller uses the torch path otherwise).
+Compiled with the swap kernel by :mod:`solvers.refiners.cpu_kernels`, whose ``choose_backend`` tells
+the caller whether it built (the caller uses the torch path otherwise).
 """
 
 from __future__ import annotations
 
 import torch
 
-from solvers.refiners.cpu_kernels import load, load_error, thread_pool
+from solvers.refiners.cpu_kernels import load, load_error, map_ranges, row_ranges
 from solvers.refiners.tabu_search import TabuOutcome
-
-
-def available() -> bool:
-    """Whether the compiled kernel could be loaded (compiles it on first use)."""
-    return load() is not None
 
 
 def tabu_rows_cpu(weight: torch.Tensor, gram: torch.Tensor, pruned: torch.Tensor, group: int, tenures: torch.Tensor,
@@ -52,11 +48,5 @@ def tabu_rows_cpu(weight: torch.Tensor, gram: torch.Tensor, pruned: torch.Tensor
                                 0 if candidates is None else int(candidates), limit,
                                 torch.arange(r0, r1), value[r0:r1], improved_at[r0:r1], taken[r0:r1])
 
-    threads = max(1, min(torch.get_num_threads(), rows))
-    bounds = [(rows * t // threads, rows * (t + 1) // threads) for t in range(threads)]
-    bounds = [(r0, r1) for r0, r1 in bounds if r1 > r0]
-    if len(bounds) == 1:
-        timed_out = bool(run(*bounds[0]))
-    else:
-        timed_out = any(thread_pool(len(bounds)).map(lambda b: run(*b), bounds))
+    timed_out = any(map_ranges(run, row_ranges(rows)))
     return TabuOutcome(best, value, improved_at, taken, timed_out)
