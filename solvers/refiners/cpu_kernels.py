@@ -9,9 +9,14 @@ compile (about a minute on 2 cores, the first time only, outside every timed reg
 the Python environment.
 
 Flags: ``-O3 -march=native -ffp-contract=off`` (no FMA contraction, so SIMD and scalar passes of
-the same expression give bit-identical values) and ``-fopenmp-simd`` (SIMD pragmas only, no OpenMP
-runtime). The kernels release the GIL; callers run row ranges in the Python threads of
-:func:`thread_pool`.
+the same expression give bit-identical values), ``-fno-trapping-math`` (floating-point
+comparisons may be if-converted: without it GCC leaves every loop with a ``x < y ? a : b`` select
+scalar — "control flow in loop" — which made the bound passes of ``swap`` scalar; values are
+unchanged, only floating-point exception flags are not kept) and ``-fopenmp`` (SIMD pragmas, and
+``at::parallel_for`` on torch's own OpenMP threads: the extension resolves its OpenMP calls in the
+runtime torch has already loaded, so there is one thread pool). The kernels release the GIL; the
+swap kernel splits its rows over torch's threads itself, the lns kernel's callers run row ranges
+in the Python threads of :func:`thread_pool`.
 
 If the build fails (no compiler, missing headers, another process's build that never ends),
 :func:`load` returns None, says why once on stderr, and the solvers use their torch paths;
@@ -33,7 +38,7 @@ from solvers.refiners.kernel_build import build_extension
 CSRC = Path(__file__).resolve().parent / "csrc"
 SOURCES = (CSRC / "swap_cpu.cpp", CSRC / "tabu_cpu.cpp")
 """The kernels' C++ sources, compiled as one translation unit in this order."""
-CFLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fopenmp-simd")
+CFLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-trapping-math", "-fopenmp")
 FUNCTIONS = ("best_swaps", "apply_swaps", "tabu_rows")
 EXTENSION_PREFIX = "maskbench_cpu_kernels"
 

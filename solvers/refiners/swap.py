@@ -74,17 +74,22 @@ def resolve_backend(backend: str, device: torch.device, m: int | None) -> str:
 
 
 def search_sweep(gd: GramData, st: RowState, budget_bytes: int, exhaustive: bool = False,
-                 rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+                 rows: torch.Tensor | None = None, threshold: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Best swap of every row of ``st``, chunked so temporaries stay near ``budget_bytes``.
 
     Uses the fused CPU kernel when the state was built for it (``st.order`` set); only that
     kernel takes ``rows`` (state rows to search, outputs in that order; default all).
+    ``threshold`` (float64, one per searched row; the solver passes ``−tol·f_i``) asks only for
+    swaps below it: where a row's best Δ is below its threshold it is returned exactly (same
+    pair as without a threshold), otherwise a value ≥ the threshold — enough to decide which
+    rows swap, and much cheaper on converged rows. None: every row's exact minimum.
     """
     if st.order is not None:
         from solvers.refiners.swap_cpp import best_swaps_cpu
 
         return best_swaps_cpu(st.w, st.keep, st.c, gd.gram, gd.diag, gd.rho, st.s,
-                              None if exhaustive else st.order, gd.rel, rows)
+                              None if exhaustive else st.order, gd.rel, rows, threshold)
     if rows is not None:
         raise ValueError("rows= is for the C++ kernel; the torch search works on a compacted state")
     d = st.w.shape[1]
@@ -92,7 +97,9 @@ def search_sweep(gd: GramData, st: RowState, budget_bytes: int, exhaustive: bool
     chunk = _budget_rows(st.n, d, st.w.element_size(), budget_bytes, per_col)
     out, evaluated = [], 0
     for r0 in range(0, st.n, chunk):
-        delta, u, p, ev = best_swaps(gd, st, r0, min(r0 + chunk, st.n), budget_bytes, exhaustive)
+        r1 = min(r0 + chunk, st.n)
+        delta, u, p, ev = best_swaps(gd, st, r0, r1, budget_bytes, exhaustive,
+                                     None if threshold is None else threshold[r0:r1])
         out.append((delta, u, p))
         evaluated += ev
     if not out:
@@ -134,9 +141,10 @@ def run_swaps(problem: MaskProblem, keep: torch.Tensor, rows: torch.Tensor, gd: 
         t_it = time.perf_counter()
         if it > 0 and it % refresh_every == 0:
             refresh(gd, st, active)
-        delta, u, p, _ = search_sweep(gd, st, budget_bytes, rows=active)
+        threshold = -tol * (st.loss if active is None else st.loss[active])  # float64
+        delta, u, p, _ = search_sweep(gd, st, budget_bytes, rows=active, threshold=threshold)
         if active is not None:
-            better = delta.to(torch.float64) < -tol * st.loss[active]
+            better = delta.to(torch.float64) < threshold
             idx = torch.nonzero(better).flatten()
             if idx.numel():
                 apply_swaps(gd, st, active[idx], u[idx], p[idx], delta[idx])
@@ -146,7 +154,7 @@ def run_swaps(problem: MaskProblem, keep: torch.Tensor, rows: torch.Tensor, gd: 
             _record(t_it, t_start, loss_all, idx, seconds, trace, improving, bar)
             it += 1
             continue
-        better = delta.to(torch.float64) < -tol * st.loss
+        better = delta.to(torch.float64) < threshold
         done = ~better
         if bool(done.any()):
             keep[st.rows[done].cpu()] = st.keep[done].cpu()

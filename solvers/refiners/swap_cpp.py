@@ -18,11 +18,22 @@ Per row (all arithmetic of the bound in float64):
 4. Every other ``u`` whose bound is below the current best is evaluated exactly. Skipped
    ``u`` provably cannot beat the best, so the result is the exact minimum.
 
+With a per-row ``threshold`` (the solver passes ``−tol·f_i``, the most a swap must gain to be
+taken) a ``u`` is evaluated only if its bound is also below the threshold, and the incumbent
+only if its bound is. A converged row — whose best swap is usually well above ``−tol·f_i`` — is
+then certified by its bounds and a few evaluations instead of an exact minimum. Rows with a swap
+below the threshold get the same exact minimum and the same pair as without it (every ``u``
+that could reach a value below the threshold has its bound below it, and is evaluated).
+
 Step 4 is blocked like a GEMM: a block of ``ROW_BLOCK`` rows keeps its ``b`` vectors in cache
-while row ``u`` of ``G`` is streamed once per block. Row ranges run in parallel Python threads
-(``torch.get_num_threads()`` of them; the kernel releases the GIL and uses no OpenMP runtime of
-its own — only ``#pragma omp simd``). Compiled with ``-O3 -march=native -ffp-contract=off`` (no
-FMA contraction, so the SIMD and scalar passes produce bit-identical values).
+while row ``u`` of ``G`` is streamed once per block. Blocks run on torch's intra-op threads
+(``at::parallel_for``, ``torch.get_num_threads()`` of them), each taking the next block from a
+shared counter. Torch's own threads rather than Python threads: after every torch operation
+those threads spin a while waiting for more work, and Python threads running beside them got
+nothing from a second core (a 576 × 576 warm sweep: 3.2 ms on two Python threads, 3.0 ms on
+one, 1.75 ms on torch's two). Compiled with the flags of :mod:`solvers.refiners.cpu_kernels`
+(``-ffp-contract=off``: no FMA contraction, so the SIMD and scalar passes produce bit-identical
+values).
 
 The C++ source is ``csrc/swap_cpu.cpp`` beside this file, compiled together with the lns
 kernel by :mod:`solvers.refiners.cpu_kernels` (needs a C++ compiler; about a minute the first time,
@@ -36,14 +47,14 @@ from __future__ import annotations
 
 import torch
 
-from solvers.refiners.cpu_kernels import load, load_error, map_ranges, row_ranges
+from solvers.refiners.cpu_kernels import load, load_error
 
 ROW_BLOCK = 32
 
 
 def best_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: torch.Tensor,
                    diag: torch.Tensor, rho: torch.Tensor, s: torch.Tensor | None, order: torch.Tensor | None,
-                   rel: float, rows: torch.Tensor | None = None
+                   rel: float, rows: torch.Tensor | None = None, threshold: torch.Tensor | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """``(Δ, u, p, columns evaluated)`` per searched row (Δ = +inf when the row has no swap).
 
@@ -52,6 +63,10 @@ def best_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: t
     selects the state rows to search, in that order (default: all); the outputs follow ``rows``.
     Selecting rows instead of copying the state into a compact one keeps the converged rows'
     data in place (no per-iteration gather of ``w, keep, c, s, order``).
+
+    ``threshold`` (float64, one per searched row) asks only for swaps below it: Δ is the exact
+    minimum where that minimum is below the threshold, and otherwise some value ≥ it (+inf when
+    no column's bound reached it). See :func:`solvers.refiners.swap.search_sweep`.
     """
     module = load()
     if module is None:
@@ -64,18 +79,21 @@ def best_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: t
     gram, diag, rho = gram.contiguous(), diag.contiguous(), rho.contiguous()
     rows = torch.arange(w.shape[0]) if rows is None else rows.to(torch.long).contiguous()
     r = rows.shape[0]
+    if threshold is None:
+        threshold = torch.empty(0, dtype=torch.float64)
+    elif threshold.shape != (r,):
+        raise ValueError(f"threshold: one value per searched row ({r}), got shape {tuple(threshold.shape)}")
+    else:
+        threshold = threshold.to(torch.float64).contiguous()
     val = torch.empty(r, dtype=w.dtype)
     u = torch.empty(r, dtype=torch.long)
     p = torch.empty(r, dtype=torch.long)
     if r == 0:
         return val, u, p, 0
 
-    def run(r0: int, r1: int) -> int:
-        sl = slice(r0, r1)
-        return module.best_swaps(w, keep, c, gram, diag, rho, s, order, rows[sl], use_bounds, float(rel),
-                                 ROW_BLOCK, val[sl], u[sl], p[sl])
-
-    return val, u, p, sum(map_ranges(run, row_ranges(r, ROW_BLOCK)))
+    evaluated = module.best_swaps(w, keep, c, gram, diag, rho, s, order, rows, threshold, use_bounds, float(rel),
+                                  ROW_BLOCK, val, u, p)
+    return val, u, p, evaluated
 
 
 def apply_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: torch.Tensor, idx: torch.Tensor,

@@ -196,10 +196,14 @@ def apply_swaps(gd: GramData, st: RowState, idx: torch.Tensor, u: torch.Tensor, 
 
 
 def best_swaps(gd: GramData, st: RowState, start: int, stop: int, budget_bytes: int,
-               exhaustive: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+               exhaustive: bool = False, threshold: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Best swap of rows ``start:stop``: ``(Δ, u, p, pairs_rows_evaluated)``; Δ = +inf if none exists.
 
-    ``exhaustive=True`` evaluates every ``u`` exactly (testing the bounds).
+    ``exhaustive=True`` evaluates every ``u`` exactly (testing the bounds). ``threshold``
+    (float64 ``[stop − start]``) skips every ``u`` whose bound is not below it either: Δ is still
+    the exact minimum (same pair) where that minimum is below the threshold, otherwise some
+    swap's value ≥ the threshold.
     """
     w, c, keep, s2 = st.w[start:stop], st.c[start:stop], st.keep[start:stop], st.s2[start:stop]
     alpha = -2.0 * w * c
@@ -224,7 +228,8 @@ def best_swaps(gd: GramData, st: RowState, start: int, stop: int, budget_bytes: 
     if exhaustive:
         cand = ~keep
     else:
-        cand = (lb - slack < best[:, None]) & ~keep
+        cut = best if threshold is None else torch.minimum(best, _round_up(threshold, best.dtype))
+        cand = (lb - slack < cut[:, None]) & ~keep
     cand[rows_all, u0] = False
     ri, ui = torch.nonzero(cand, as_tuple=True)
     evaluated = r + ri.shape[0]
@@ -241,6 +246,12 @@ def best_swaps(gd: GramData, st: RowState, start: int, stop: int, budget_bytes: 
         p0[has] = pc[fi]
         best = new_best
     return best, u_best, p0, evaluated
+
+
+def _round_up(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` in ``dtype``, rounded towards +inf (a threshold must not shrink when cast to float32)."""
+    y = x.to(dtype)
+    return torch.where(y.to(x.dtype) < x, torch.nextafter(y, torch.full_like(y, INF)), y)
 
 
 def _lower_bounds(gd: GramData, st: RowState, start: int, stop: int, alpha: torch.Tensor,

@@ -1,6 +1,8 @@
 // Fused CPU kernel of the exact best 1-swap per row; the algorithm is described in
 // solvers/refiners/swap_cpp.py, which compiles and loads this file.
 #include <torch/extension.h>
+#include <ATen/Parallel.h>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -101,10 +103,13 @@ static void envelope_bounds(const T* S, const T* bi, const T* ai, const T* R, co
 
 template <typename T>
 static void rows_block(const T* W, const bool* K, const T* C, const T* G, const T* D, const T* R,
-                       const T* S, const int32_t* O, const int64_t* rows, bool use_bounds, double rel,
-                       int64_t r0, int64_t r1, int64_t d, T* outv, int64_t* outu, int64_t* outp,
+                       const T* S, const int32_t* O, const int64_t* rows, const double* thr, bool use_bounds,
+                       double rel, int64_t r0, int64_t r1, int64_t d, T* outv, int64_t* outu, int64_t* outp,
                        int64_t* evaluated) {
-  // positions r0..r1 of ``rows`` (state row indices) are searched; outputs go to those positions
+  // positions r0..r1 of ``rows`` (state row indices) are searched; outputs go to those positions.
+  // thr (per position, or nullptr = +inf): a column u is evaluated only if its bound is below both
+  // the best value found so far and thr, so the exact minimum is returned whenever it is below thr;
+  // otherwise some value >= thr (+inf when nothing was evaluated) -- the row has no swap below thr.
   const int64_t n = r1 - r0;
   const T inf = std::numeric_limits<T>::infinity();
   // per-thread scratch reused across calls (no page faults from fresh allocations)
@@ -138,9 +143,10 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
     } else {
       for (int64_t j = 0; j < d; ++j) lbi[j] = ai[j] < inf ? -INFINITY : INFINITY;
     }
-    // incumbent: the column with the smallest bound, evaluated exactly
+    // incumbent: the column with the smallest bound, evaluated exactly (unless even it cannot reach thr)
     int64_t u0 = -1; double l0 = INFINITY;
     for (int64_t j = 0; j < d; ++j) if (lbi[j] < l0 || (u0 < 0 && lbi[j] < INFINITY)) { l0 = lbi[j]; u0 = j; }
+    if (u0 >= 0 && thr != nullptr && !(l0 < thr[r0 + i])) u0 = -1;
     if (u0 >= 0) {
       const T coef = T(-2) * wi[u0];
       const T m = row_min(bi, wi, G + u0 * d, coef, d);
@@ -152,7 +158,8 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
   for (int64_t u = 0; u < d; ++u) {
     const T* g = G + u * d;
     for (int64_t i = 0; i < n; ++i) {
-      if (!(lb[i * d + u] < double(best[i]))) continue;
+      const double cut = thr == nullptr ? double(best[i]) : std::min(double(best[i]), thr[r0 + i]);
+      if (!(lb[i * d + u] < cut)) continue;
       const T* bi = b.data() + i * d;
       const T* wi = W + rows[r0 + i] * d;
       const T coef = T(-2) * wi[u];
@@ -169,8 +176,9 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
 }
 
 int64_t best_swaps(torch::Tensor W, torch::Tensor K, torch::Tensor C, torch::Tensor G, torch::Tensor D,
-                   torch::Tensor R, torch::Tensor S, torch::Tensor O, torch::Tensor rows, bool use_bounds,
-                   double rel, int64_t row_block, torch::Tensor out_v, torch::Tensor out_u, torch::Tensor out_p) {
+                   torch::Tensor R, torch::Tensor S, torch::Tensor O, torch::Tensor rows, torch::Tensor thr,
+                   bool use_bounds, double rel, int64_t row_block, torch::Tensor out_v, torch::Tensor out_u,
+                   torch::Tensor out_p) {
   TORCH_CHECK(W.dim() == 2 && W.is_contiguous() && K.is_contiguous() && C.is_contiguous()
               && G.is_contiguous() && D.is_contiguous() && R.is_contiguous() && S.is_contiguous()
               && O.is_contiguous() && rows.is_contiguous() && out_v.is_contiguous() && out_u.is_contiguous()
@@ -181,6 +189,9 @@ int64_t best_swaps(torch::Tensor W, torch::Tensor K, torch::Tensor C, torch::Ten
   const int64_t* Rows = rows.data_ptr<int64_t>();
   for (int64_t i = 0; i < r; ++i) TORCH_CHECK(Rows[i] >= 0 && Rows[i] < n_state, "row index out of range");
   TORCH_CHECK(out_v.numel() == r && out_u.numel() == r && out_p.numel() == r, "output sizes");
+  TORCH_CHECK(thr.numel() == 0 || (thr.numel() == r && thr.scalar_type() == torch::kDouble && thr.is_contiguous()),
+              "thresholds: none, or float64, one per searched row");
+  const double* Tp = thr.numel() ? thr.data_ptr<double>() : nullptr;
   const int64_t nb = (r + row_block - 1) / row_block;
   int64_t total = 0;
   AT_DISPATCH_FLOATING_TYPES(W.scalar_type(), "best_swaps", [&] {
@@ -195,13 +206,21 @@ int64_t best_swaps(torch::Tensor W, torch::Tensor K, torch::Tensor C, torch::Ten
     scalar_t* vp = out_v.data_ptr<scalar_t>();
     int64_t* up = out_u.data_ptr<int64_t>();
     int64_t* pp = out_p.data_ptr<int64_t>();
-    pybind11::gil_scoped_release no_gil;  // callers run disjoint row ranges in parallel Python threads
-    for (int64_t blk = 0; blk < nb; ++blk) {
-      const int64_t r0 = blk * row_block, r1 = std::min(r, r0 + row_block);
-      int64_t ev = 0;
-      rows_block<scalar_t>(Wp, Kp, Cp, Gp, Dp, Rp, Sp, Op, Rows, use_bounds, rel, r0, r1, d, vp, up, pp, &ev);
-      total += ev;
-    }
+    pybind11::gil_scoped_release no_gil;
+    // torch's intra-op threads take blocks of rows from a shared counter (dynamic: rows differ in
+    // cost); each block writes only its own outputs, so the result does not depend on the threads
+    std::atomic<int64_t> next{0}, count{0};
+    at::parallel_for(0, std::min<int64_t>(nb, at::get_num_threads()), 1, [&](int64_t, int64_t) {
+      int64_t mine = 0;
+      for (int64_t blk = next++; blk < nb; blk = next++) {
+        const int64_t r0 = blk * row_block, r1 = std::min(r, r0 + row_block);
+        int64_t ev = 0;
+        rows_block<scalar_t>(Wp, Kp, Cp, Gp, Dp, Rp, Sp, Op, Rows, Tp, use_bounds, rel, r0, r1, d, vp, up, pp, &ev);
+        mine += ev;
+      }
+      count += mine;
+    });
+    total = count.load();
   });
   return total;
 }
