@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import platform
 from dataclasses import dataclass, field
@@ -100,7 +101,13 @@ def error_result(solver: str, message: str, **fields: Any) -> SolveResult:
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of the numerical stack, recorded with every result."""
+    """Versions of the numerical stack, recorded with every result (a fresh dict each call)."""
+    return dict(_library_versions())
+
+
+@functools.cache
+def _library_versions() -> dict[str, str]:
+    """Looked up once per process: reading package metadata took ~10 ms, per solve."""
     import importlib.metadata as md
 
     out = {"python": platform.python_version(), "torch": torch.__version__}

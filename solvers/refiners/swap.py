@@ -112,7 +112,8 @@ def search_sweep(gd: GramData, st: RowState, budget_bytes: int, exhaustive: bool
 def run_swaps(problem: MaskProblem, keep: torch.Tensor, rows: torch.Tensor, gd: GramData, *, tol: float,
               max_iters: int, refresh_every: int, budget_bytes: int, deadline: float | None,
               t_start: float, loss_all: torch.Tensor, trace: list, improving: list, seconds: list,
-              t_bins: int, backend: str, progress: bool = False) -> tuple[int, str]:
+              t_bins: int, backend: str, progress: bool = False, order: torch.Tensor | None = None
+              ) -> tuple[int, str, torch.Tensor | None]:
     """Iterate best swaps on ``rows`` until none improves; updates ``keep`` / ``loss_all`` in place.
 
     Rows that stop improving leave the search. With the torch search the state is compacted to
@@ -121,9 +122,10 @@ def run_swaps(problem: MaskProblem, keep: torch.Tensor, rows: torch.Tensor, gd: 
     iteration cost about as much as the search itself on 576×576 layers). Both visit the same
     rows in the same order with the same per-row arithmetic, so they take the same swaps.
 
-    Returns ``(iterations, status)``.
+    ``order``: the C++ kernel's column order of these rows from an earlier run (see
+    :func:`~solvers.refiners.swap_search.init_state`). Returns ``(iterations, status, order)``.
     """
-    st = init_state(gd, problem.weight[rows], keep[rows], rows, t_bins, backend)
+    st = init_state(gd, problem.weight[rows], keep[rows], rows, t_bins, backend, order)
     loss_all[rows] = st.loss.cpu()
     status, it = FEASIBLE, 0
     active = torch.arange(st.n) if st.order is not None else None
@@ -171,7 +173,7 @@ def run_swaps(problem: MaskProblem, keep: torch.Tensor, rows: torch.Tensor, gd: 
         bar.close()
     if st.n:
         keep[st.rows.cpu()] = st.keep.cpu()
-    return it, status
+    return it, status, st.order
 
 
 def _record(t_it: float, t_start: float, loss_all: torch.Tensor, idx: torch.Tensor, seconds: list,
@@ -221,16 +223,21 @@ def solve_swap(problem: MaskProblem, warm_start, time_limit, seed, max_iters: in
     rho = max_abs_correlation(problem.gram) if m is None else None  # float64; shared by search and certification
     gd = gram_data(problem.gram, DTYPES[dtype], dev, m, rho)
     all_rows = torch.arange(problem.d_out)
-    iters, status = run_swaps(problem, keep, all_rows, gd, max_iters=cap, **common)
+    iters, status, order = run_swaps(problem, keep, all_rows, gd, max_iters=cap, **common)
     search_iters, certify_iters = iters, 0
+    last_run_float64 = dtype == "float64"
     if certify and status == FEASIBLE and dtype != "float64":
         gd64 = gram_data(problem.gram, torch.float64, dev, m, rho)
-        certify_iters, status = run_swaps(problem, keep, all_rows, gd64, max_iters=max(1, cap - iters), **common)
+        certify_iters, status, _ = run_swaps(problem, keep, all_rows, gd64, max_iters=max(1, cap - iters),
+                                             order=order, **common)
         iters += certify_iters
-    # float64 guard: no row may end worse than in the warm start
-    final_rows = row_objectives(problem, keep)
+        last_run_float64 = True
+    # float64 guard: no changed row may end worse than in the warm start. After a float64 run the
+    # state's losses are float64 evaluations of the final rows (recomputed at its start, then exact
+    # float64 Δ of each swap); otherwise the rows are evaluated again.
+    final_rows = loss_all if last_run_float64 else row_objectives(problem, keep)
     warm_rows = warm_row_objectives(problem, warm_start)
-    worse = final_rows > warm_rows
+    worse = (keep != warm_start.mask).any(dim=1) & (final_rows > warm_rows)
     if bool(worse.any()):
         keep[worse] = warm_start.mask[worse]
     extra = {"trace_rows_improving": improving, "iteration_seconds": seconds,

@@ -113,11 +113,14 @@ class RowState:
 
 
 def init_state(gd: GramData, weight: torch.Tensor, keep: torch.Tensor, rows: torch.Tensor,
-               t_bins: int = 16, backend: str = "torch") -> RowState:
+               t_bins: int = 16, backend: str = "torch", order: torch.Tensor | None = None) -> RowState:
     """Build the state of ``rows`` (weights/keep given for those rows, any device/dtype).
 
-    ``backend="cpp"`` prepares the per-row column order used by :mod:`solvers.refiners.swap_cpp`,
-    ``"torch"`` the bins of :func:`best_swaps`.
+    ``backend="cpp"`` prepares the per-row column order used by :mod:`solvers.refiners.swap_cpp`
+    (``order``: one already computed for these rows, e.g. by the float32 search for the float64
+    certification — the order depends only on ``w`` and ``G_jj``, and the kernel's bound stays
+    valid where rounding makes it disagree with this state's ``s``), ``"torch"`` the bins of
+    :func:`best_swaps`.
     """
     dev, dt = gd.gram.device, gd.gram.dtype
     w = weight.to(device=dev, dtype=dt)
@@ -129,7 +132,8 @@ def init_state(gd: GramData, weight: torch.Tensor, keep: torch.Tensor, rows: tor
     if gd.m is None and w.shape[0] > 0:
         if backend == "cpp":
             st.s = s2.sqrt()
-            st.order = torch.argsort(s2, dim=1, stable=True).to(torch.int32)
+            st.order = (torch.argsort(s2, dim=1, stable=True).to(torch.int32) if order is None
+                        else order.to(device=dev, dtype=torch.int32))
         else:
             _init_bounds(st, gd, t_bins)
     return st

@@ -92,3 +92,22 @@ def test_objective_scale_outside_float64_is_refused(w_scale, g_scale):
     with pytest.raises(ProblemError, match="rescale"):
         MaskProblem(w, _psd(8) * g_scale, PerRow(4))
     MaskProblem(w / w_scale, _psd(8), PerRow(4))  # the same data at a sane scale is fine
+
+
+def test_accumulated_gram_skips_only_the_cholesky_test(monkeypatch):
+    """G = Σ x xᵀ is PSD by construction: the accumulator's problems skip the (costly) Cholesky
+    test, every other check still runs, and problems built directly still take the test."""
+    torch.manual_seed(0)
+    acc = GramAccumulator(6)
+    acc.update(torch.randn(40, 6))
+    calls = []
+    real = torch.linalg.cholesky_ex
+    monkeypatch.setattr(torch.linalg, "cholesky_ex", lambda *a, **k: calls.append(1) or real(*a, **k))
+    p = acc.problem(torch.randn(3, 6), PerRow(3))
+    assert calls == []
+    MaskProblem(p.weight, p.gram, p.pattern)
+    assert calls == [1]
+    with pytest.raises(ProblemError, match="non-finite"):
+        acc.problem(torch.full((3, 6), float("nan")), PerRow(3))
+    with pytest.raises(PatternError):
+        acc.problem(torch.randn(3, 6), PerRow(7))

@@ -75,3 +75,20 @@ def test_error_result_has_no_mask_and_a_nan_objective():
     res = error_result("highs", "backend exploded")
     assert res.status == ERROR and res.mask is None and math.isnan(res.objective)
     assert res.gap is None and res.message == "backend exploded" and not res.verified
+
+
+def test_library_versions_are_read_once_and_handed_out_as_copies(monkeypatch):
+    import importlib.metadata as md
+
+    from solvers import result
+
+    result._library_versions.cache_clear()
+    calls = []
+    real = md.version
+    monkeypatch.setattr(md, "version", lambda name: calls.append(name) or real(name))
+    first = result.library_versions()
+    n = len(calls)
+    first["torch"] = "edited"
+    second = result.library_versions()
+    assert len(calls) == n > 0
+    assert second["torch"] == torch.__version__
