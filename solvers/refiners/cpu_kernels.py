@@ -14,7 +14,8 @@ comparisons may be if-converted: without it GCC leaves every loop with a ``x < y
 scalar — "control flow in loop" — which made the bound passes of ``swap`` scalar; values are
 unchanged, only floating-point exception flags are not kept) and ``-fopenmp`` (SIMD pragmas, and
 ``at::parallel_for`` on torch's own OpenMP threads: the extension resolves its OpenMP calls in the
-runtime torch has already loaded, so there is one thread pool). The kernels release the GIL; the
+runtime torch has already loaded, so there is one thread pool; ``-fopenmp-simd`` where torch does not
+use OpenMP, see :data:`OPENMP_FLAG`). The kernels release the GIL; the
 swap kernel splits its rows over torch's threads itself, the lns kernel's callers run row ranges
 in the Python threads of :func:`thread_pool`.
 
@@ -38,7 +39,11 @@ from solvers.refiners.kernel_build import build_extension
 CSRC = Path(__file__).resolve().parent / "csrc"
 SOURCES = (CSRC / "swap_cpu.cpp", CSRC / "tabu_cpu.cpp")
 """The kernels' C++ sources, compiled as one translation unit in this order."""
-CFLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-trapping-math", "-fopenmp")
+OPENMP_FLAG = "-fopenmp" if torch.backends.openmp.is_available() else "-fopenmp-simd"
+"""``-fopenmp`` where torch runs its threads on OpenMP (``at::parallel_for`` is then inline OpenMP code
+in the kernel); otherwise torch's own thread pool serves ``at::parallel_for`` from libtorch and only the
+SIMD pragmas are needed (and a compiler without OpenMP, such as Apple's clang, still builds the kernels)."""
+CFLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-trapping-math", OPENMP_FLAG)
 FUNCTIONS = ("best_swaps", "apply_swaps", "tabu_rows")
 EXTENSION_PREFIX = "maskbench_cpu_kernels"
 
