@@ -13,8 +13,10 @@ Numerics: the search runs in ``dtype`` (float32 by default) with ``c`` updated b
 updates and recomputed from scratch every ``refresh_every`` iterations. With ``certify``
 (default) the float32 fixed point is then re-checked — and, if needed, continued — in
 float64, so status ``feasible`` means *no swap improves any row by more than*
-``tol · f_i`` *in float64*. Finally every row is compared in float64 with the warm start
-and falls back to it if it got worse (never seen; recorded in ``extra``).
+``tol · f_i`` *in float64*. Finally every row that changed is compared in float64 with the
+warm start and falls back to it if it got worse (never seen; recorded in ``extra``); its float64
+loss is the certification state's (evaluated at its start, plus each swap's float64 Δ), or a fresh
+evaluation when no float64 run took place.
 
 Where: ``device`` (``auto``/None = CUDA when present) and ``backend``: ``auto`` takes the fused C++
 kernel for per-row patterns on the CPU (when it builds) and batched torch otherwise; ``torch``
