@@ -40,12 +40,11 @@ static inline int64_t row_argmin(const T* bi, const T* wi, const T* g, T coef, i
 template <typename T>
 static void envelope_bounds(const T* S, const T* bi, const T* ai, const T* R, const int32_t* order, int64_t d,
                             double rel, double* lb, std::vector<double>& hm, std::vector<double>& hc,
-                            std::vector<double>& tbuf) {
+                            std::vector<double>& tbuf, std::vector<int32_t>& lines) {
   hm.clear(); hc.clear();
   const T inf = std::numeric_limits<T>::infinity();
   std::vector<double>& t = tbuf;
-  if ((int64_t)t.size() < 2 * d) t.resize(2 * d);
-  double* line_ok = t.data() + d;
+  if ((int64_t)t.size() < d) t.resize(d);
   // queries are t_u = rho_u s_u over pruned u; a line can touch the envelope on [0, t_max] only if
   // b_p - 2 s_p t_max <= min_q b_q (the envelope never exceeds min_q b_q for t >= 0)
   double t_max = 0.0, b_min = INFINITY;
@@ -57,14 +56,25 @@ static void envelope_bounds(const T* S, const T* bi, const T* ai, const T* R, co
     const double bu = double(bi[u]);
     b_min = bu < b_min ? bu : b_min;
   }
-#pragma omp simd
-  for (int64_t p = 0; p < d; ++p) {
-    const double lo = double(bi[p]) - 2.0 * double(S[p]) * t_max;
-    line_ok[p] = (lo <= b_min) ? 1.0 : 0.0;
+  // The lines that can shape the envelope, found in one pass down the order (decreasing s): a line
+  // is dropped if it cannot touch the envelope on [0, t_max], or if a line later in the order has
+  // b <= its b while every later line has s >= its s (that line is then below it for all t >= 0;
+  // the second test keeps this valid where ``order`` disagrees with s by rounding). A branch that
+  // is rarely taken, instead of the hull's bookkeeping for every kept column.
+  lines.clear();
+  double run_b = INFINITY, run_s = INFINITY;  // min b, min s over the kept columns later in the order
+  for (int64_t q = d - 1; q >= 0; --q) {
+    const int32_t p = order[q];
+    const double bp = double(bi[p]);
+    if (!(bp < inf)) continue;  // pruned column: no line
+    const double sp = double(S[p]);
+    const double lo = bp - 2.0 * sp * t_max;
+    if (lo <= b_min && !(run_b <= bp && sp <= run_s)) lines.push_back(p);
+    run_b = bp < run_b ? bp : run_b;
+    run_s = sp < run_s ? sp : run_s;
   }
-  for (int64_t q = 0; q < d; ++q) {
-    const int64_t p = order[q];
-    if (line_ok[p] == 0.0) continue;
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+    const int64_t p = *it;
     double m = -2.0 * double(S[p]);
     const double c = double(bi[p]);
     // ``order`` may disagree with s by rounding; for t >= 0 lowering the slope to the previous
@@ -115,9 +125,10 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
   // per-thread scratch reused across calls (no page faults from fresh allocations)
   static thread_local std::vector<T> a, b;
   static thread_local std::vector<double> lb, hm, hc, tbuf;
+  static thread_local std::vector<int32_t> lines;
   if ((int64_t)a.size() < n * d) { a.resize(n * d); b.resize(n * d); lb.resize(n * d); }
   hm.reserve(256); hc.reserve(256);
-  std::vector<T> best(n, inf);
+  std::vector<T> best(n, inf), best_m(n, inf);  // best_m: the row minimum of the best u (argmin found at the end)
   std::vector<int64_t> bu(n, -1), bp(n, -1);
   int64_t count = 0;
   for (int64_t i = 0; i < n; ++i) {
@@ -139,7 +150,7 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
     }
     double* lbi = lb.data() + i * d;
     if (use_bounds) {
-      envelope_bounds<T>(S + ri * d, bi, ai, R, O + ri * d, d, rel, lbi, hm, hc, tbuf);
+      envelope_bounds<T>(S + ri * d, bi, ai, R, O + ri * d, d, rel, lbi, hm, hc, tbuf, lines);
     } else {
       for (int64_t j = 0; j < d; ++j) lbi[j] = ai[j] < inf ? -INFINITY : INFINITY;
     }
@@ -151,7 +162,7 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
       const T coef = T(-2) * wi[u0];
       const T m = row_min(bi, wi, G + u0 * d, coef, d);
       ++count;
-      if (m < inf) { best[i] = ai[u0] + m; bu[i] = u0; bp[i] = row_argmin(bi, wi, G + u0 * d, coef, d, m); }
+      if (m < inf) { best[i] = ai[u0] + m; bu[i] = u0; best_m[i] = m; }
       lbi[u0] = INFINITY;
     }
   }
@@ -166,8 +177,14 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
       const T au = a[i * d + u];
       ++count;
       const T m = row_min(bi, wi, g, coef, d);
-      if (au + m < best[i]) { best[i] = au + m; bu[i] = u; bp[i] = row_argmin(bi, wi, g, coef, d, m); }
+      if (au + m < best[i]) { best[i] = au + m; bu[i] = u; best_m[i] = m; }
     }
+  }
+  // the lowest p attaining the best u's minimum, once per row (b is unchanged during the search)
+  for (int64_t i = 0; i < n; ++i) {
+    if (bu[i] < 0) continue;
+    const T* wi = W + rows[r0 + i] * d;
+    bp[i] = row_argmin(b.data() + i * d, wi, G + bu[i] * d, T(-2) * wi[bu[i]], d, best_m[i]);
   }
   for (int64_t i = 0; i < n; ++i) {
     outv[r0 + i] = best[i]; outu[r0 + i] = bu[i] < 0 ? 0 : bu[i]; outp[r0 + i] = bp[i] < 0 ? 0 : bp[i];
