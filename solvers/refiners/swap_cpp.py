@@ -9,14 +9,17 @@ Per row (all arithmetic of the bound in float64):
 2. Lower bound ``LB_u = a_u + env(t_u)``, ``env(t) = min_{p∈K} (b_p − 2 s_p t)``,
    ``t_u = ρ_u s_u`` (valid because ``|w_u w_p G_up| ≤ ρ_u s_u s_p``). ``env`` is the lower
    envelope of lines, built by the convex-hull trick over the kept columns in order of ``s``
-   (``order``, fixed per row). Lines with ``b_p − 2 s_p t_max > min_q b_q`` are skipped first:
-   they lie above the envelope on the whole query range ``[0, t_max]``. The hull (typically
-   10–20 lines) is then evaluated line by line, vectorised over ``u``. A rounding slack
+   (``order``, fixed per row). One pass down the order first drops the lines with
+   ``b_p − 2 s_p t_max > min_q b_q`` (above the envelope on the whole query range ``[0, t_max]``)
+   and the lines dominated by a line of larger ``s`` and smaller ``b`` (below them for every
+   ``t ≥ 0``). The hull (typically 10–20 lines) is then evaluated line by line, vectorised over
+   ``u``. A rounding slack
    ``rel·(|a_u| + |env| + 2 s_u²)`` is subtracted (``rel`` = 1e-4 float32, 1e-11 float64).
 3. The ``u`` with the smallest bound is evaluated exactly (a SIMD min over all ``p`` of
    ``b_p − 2 w_u w_p G_up``; ``b_p = +inf`` on pruned columns) — the incumbent.
 4. Every other ``u`` whose bound is below the current best is evaluated exactly. Skipped
-   ``u`` provably cannot beat the best, so the result is the exact minimum.
+   ``u`` provably cannot beat the best, so the result is the exact minimum. The minimising ``p``
+   is looked up once, for the final ``u``.
 
 With a per-row ``threshold`` (the solver passes ``−tol·f_i``, the most a swap must gain to be
 taken) a ``u`` is evaluated only if its bound is also below the threshold, and the incumbent
