@@ -15,9 +15,9 @@ scalar — "control flow in loop" — which made the bound passes of ``swap`` sc
 unchanged, only floating-point exception flags are not kept) and ``-fopenmp`` (SIMD pragmas, and
 ``at::parallel_for`` on torch's own OpenMP threads: the extension resolves its OpenMP calls in the
 runtime torch has already loaded, so there is one thread pool; ``-fopenmp-simd`` where torch does not
-use OpenMP, see :data:`OPENMP_FLAG`). The kernels release the GIL; the
-swap kernel splits its rows over torch's threads itself, the lns kernel's callers run row ranges
-in the Python threads of :func:`thread_pool`.
+use OpenMP, see :data:`OPENMP_FLAG`). The kernels release the GIL; the swap kernel splits its rows
+over torch's threads itself, the lns kernel's callers run row ranges in the Python threads of
+:func:`thread_pool`.
 
 If the build fails (no compiler, missing headers, another process's build that never ends),
 :func:`load` returns None, says why once on stderr, and the solvers use their torch paths;
@@ -121,14 +121,12 @@ def choose_backend(backend: str, device: torch.device, kernel: str, cpp_is_for: 
     return "cpp"
 
 
-def row_ranges(rows: int, align: int = 1) -> list[tuple[int, int]]:
-    """Split ``rows`` into at most ``torch.get_num_threads()`` contiguous ``[r0, r1)`` ranges whose
-    starts are multiples of ``align`` (a kernel's row block), one per thread."""
+def row_ranges(rows: int) -> list[tuple[int, int]]:
+    """Split ``rows`` into at most ``torch.get_num_threads()`` contiguous ``[r0, r1)`` ranges, one per thread."""
     if rows <= 0:
         return []
-    threads = max(1, min(torch.get_num_threads(), -(-rows // align)))
+    threads = max(1, min(torch.get_num_threads(), rows))
     step = -(-rows // threads)
-    step = -(-step // align) * align
     return [(r0, min(rows, r0 + step)) for r0 in range(0, rows, step)]
 
 

@@ -6,8 +6,7 @@ costs about a microsecond there against ~0.3 ms for the dozen batched torch call
 is what made lns slow on small rows. Rows are independent; a chunk's rows are split into
 ``torch.get_num_threads()`` contiguous ranges (:func:`solvers.refiners.cpu_kernels.row_ranges`),
 each searched in a thread of :func:`solvers.refiners.cpu_kernels.thread_pool` (the kernel releases the
-GIL). The result does not
-depend on the number of threads.
+GIL). The result does not depend on the number of threads.
 
 Compiled with the swap kernel by :mod:`solvers.refiners.cpu_kernels`, whose ``choose_backend`` tells
 the caller whether it built (the caller uses the torch path otherwise).
