@@ -19,6 +19,30 @@ def _kernel_or_skip():
         pytest.skip(f"C++ kernels unavailable: {cpu_kernels.load_error()}")
 
 
+def _builds_fail(monkeypatch, error: Exception) -> None:
+    """From now on every build of the kernels raises ``error`` (nothing loaded yet)."""
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(cpu_kernels, "build_extension", fail)
+    monkeypatch.setattr(cpu_kernels, "_CACHE", {})
+
+
+def _builds_take_six_seconds(monkeypatch) -> None:
+    """From now on a build of the kernels takes 6 s (then hands back the real module; nothing loaded yet)."""
+    _kernel_or_skip()
+    module = cpu_kernels.load()
+
+    def slow_build(*args, **kwargs):
+        import time
+
+        time.sleep(6.0)
+        return module
+
+    monkeypatch.setattr(cpu_kernels, "build_extension", slow_build)
+    monkeypatch.setattr(cpu_kernels, "_CACHE", {})
+
+
 def test_build_name_keys_on_source_and_flags():
     a = kernel_build.build_name("k", "int f();", ("-O3",))
     assert a == kernel_build.build_name("k", "int f();", ("-O3",))
@@ -51,11 +75,7 @@ def test_a_build_held_by_another_process_times_out(tmp_path, monkeypatch):
 
 
 def test_unbuildable_kernel_falls_back_to_torch(monkeypatch, capsys):
-    def fail(*args, **kwargs):
-        raise TimeoutError("another process has been compiling it for over 900 s")
-
-    monkeypatch.setattr(cpu_kernels, "build_extension", fail)
-    monkeypatch.setattr(cpu_kernels, "_CACHE", {})
+    _builds_fail(monkeypatch, TimeoutError("another process has been compiling it for over 900 s"))
     problem = solvers.generate(family="tiny", d_in=16, d_out=4, seed=0)
     result = solvers.solve("swap", problem, warm_start="wanda", device="cpu")  # the kernel is CPU-only
     assert result.settings["backend"] == "torch" and result.status == "feasible"
@@ -65,17 +85,7 @@ def test_unbuildable_kernel_falls_back_to_torch(monkeypatch, capsys):
 def test_compile_is_outside_the_timed_region(monkeypatch):
     """A (simulated) 6 s compile must not count as solve time nor eat a 5 s time limit (the solve itself
     takes milliseconds, so a loaded machine has seconds of headroom)."""
-    _kernel_or_skip()
-    module = cpu_kernels.load()
-
-    def slow_build(*args, **kwargs):
-        import time
-
-        time.sleep(6.0)
-        return module
-
-    monkeypatch.setattr(cpu_kernels, "build_extension", slow_build)
-    monkeypatch.setattr(cpu_kernels, "_CACHE", {})
+    _builds_take_six_seconds(monkeypatch)
     problem = solvers.generate(family="small", d_in=64, d_out=8, seed=0)
     result = solvers.solve("swap", problem, warm_start="wanda", time_limit=5.0, device="cpu")
     assert result.settings["backend"] == "cpp"
@@ -84,11 +94,7 @@ def test_compile_is_outside_the_timed_region(monkeypatch):
 
 
 def test_lns_falls_back_to_torch_when_the_kernels_do_not_build(monkeypatch, capsys):
-    def fail(*args, **kwargs):
-        raise RuntimeError("no compiler")
-
-    monkeypatch.setattr(cpu_kernels, "build_extension", fail)
-    monkeypatch.setattr(cpu_kernels, "_CACHE", {})
+    _builds_fail(monkeypatch, RuntimeError("no compiler"))
     problem = solvers.generate(family="tiny", d_in=16, d_out=4, seed=0)
     result = solvers.solve("lns", problem, warm_start="wanda+swap", device="cpu")
     assert result.settings["backend"] == "torch" and result.verified
@@ -97,19 +103,9 @@ def test_lns_falls_back_to_torch_when_the_kernels_do_not_build(monkeypatch, caps
 
 def test_lns_compile_is_outside_the_timed_region(monkeypatch):
     """As for swap: a (simulated) 6 s build of the kernels is not lns's solve time."""
-    _kernel_or_skip()
-    module = cpu_kernels.load()
-
-    def slow_build(*args, **kwargs):
-        import time
-
-        time.sleep(6.0)
-        return module
-
     problem = solvers.generate(family="small", d_in=64, d_out=8, seed=0)
     start = solvers.solve("wanda+swap", problem, device="cpu")
-    monkeypatch.setattr(cpu_kernels, "build_extension", slow_build)
-    monkeypatch.setattr(cpu_kernels, "_CACHE", {})
+    _builds_take_six_seconds(monkeypatch)
     result = solvers.solve("lns", problem, warm_start=start, time_limit=5.0, device="cpu")
     assert result.settings["backend"] == "cpp"
     assert result.status == "feasible" and result.solve_seconds < 5.0
