@@ -152,7 +152,7 @@ class LayerStats:
             last = self._last_input.get(other)
             if (other != name and history[:-1] == mine and len(history) == len(mine) + 1
                     and last is not None and last[0] is x and last[1] == x._version):
-                self._copy_state(self.acc[other], self.acc[name])
+                self.acc[name].copy_from(self.acc[other])
                 self._history[name] = history
                 self._last_input[name] = last
                 self.shared_updates += 1
@@ -161,13 +161,6 @@ class LayerStats:
         self._events += 1
         self._history[name] = mine + (self._events,)
         self._last_input[name] = (x, x._version)
-
-    @staticmethod
-    def _copy_state(src: GramAccumulator, dst: GramAccumulator) -> None:
-        dst.gram.copy_(src.gram)
-        dst.sum.copy_(src.sum)
-        dst.sum_sq.copy_(src.sum_sq)
-        dst.tokens = src.tokens
 
     def remove(self) -> None:
         for h in self._handles:

@@ -207,16 +207,25 @@ class GramAccumulator:
 
     ``update`` takes any tensor whose last dimension is ``d_in`` (e.g. a batch of
     hidden states ``[batch, seq, d_in]``); leading dimensions are flattened into
-    tokens. Memory: one ``d_in × d_in`` float64 matrix and two ``d_in`` vectors.
+    tokens. Memory: one ``d_in × d_in`` float64 matrix and one ``d_in`` vector.
+
+    **Only the upper triangle is accumulated.** ``G`` is symmetric, so each chunk adds
+    ``X_iᵀ X_{i:}`` for ``TRIANGLE_BLOCKS`` column blocks ``i`` (≈ 5/8 of a full product's
+    flops; on 2 CPU cores 0.26 s instead of 0.45 s per Llama block of 4 096 tokens), and
+    :attr:`gram` mirrors it once when read. ``Σ x_j²`` is the accumulated diagonal, and a
+    non-finite activation makes that diagonal non-finite, so no separate pass over the chunk
+    checks or squares it (after that error the accumulator is spent).
     """
+
+    TRIANGLE_BLOCKS = 4
+    """Column blocks of the upper-triangle product (measured best of 2–12 for d_in = 576 and 1 536)."""
 
     def __init__(self, d_in: int, device: torch.device | str | None = None, chunk_tokens: int = 8192):
         self.d_in = d_in
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.chunk_tokens = chunk_tokens
-        self.gram = torch.zeros(d_in, d_in, dtype=torch.float64, device=self.device)
+        self.upper = torch.zeros(d_in, d_in, dtype=torch.float64, device=self.device)
         self.sum = torch.zeros(d_in, dtype=torch.float64, device=self.device)
-        self.sum_sq = torch.zeros(d_in, dtype=torch.float64, device=self.device)
         self.tokens = 0
 
     def update(self, x) -> None:
@@ -224,14 +233,26 @@ class GramAccumulator:
         if x.shape[-1] != self.d_in:
             raise ProblemError(f"activations have last dimension {x.shape[-1]}, expected d_in={self.d_in}")
         x = x.detach().reshape(-1, self.d_in)
+        width = -(-self.d_in // self.TRIANGLE_BLOCKS)
         for start in range(0, x.shape[0], self.chunk_tokens):
             xc = x[start:start + self.chunk_tokens].to(self.device, torch.float64)
-            if not torch.isfinite(xc).all():
+            for i in range(0, self.d_in, width):
+                self.upper[i:i + width, i:].addmm_(xc[:, i:i + width].T, xc[:, i:])
+            if not torch.isfinite(torch.diagonal(self.upper)).all():
                 raise ProblemError("activations contain non-finite values")
-            self.gram.addmm_(xc.T, xc)
             self.sum += xc.sum(0)
-            self.sum_sq += (xc * xc).sum(0)
             self.tokens += xc.shape[0]
+
+    def copy_from(self, other: GramAccumulator) -> None:
+        """Take ``other``'s state (same ``d_in``): the result of the same updates, bit for bit."""
+        self.upper.copy_(other.upper)
+        self.sum.copy_(other.sum)
+        self.tokens = other.tokens
+
+    @property
+    def gram(self) -> torch.Tensor:
+        """The full symmetric ``G`` (a new tensor), its lower triangle mirrored from the upper."""
+        return self.upper.triu() + self.upper.triu(1).T
 
     @property
     def mean(self) -> torch.Tensor:
@@ -241,13 +262,12 @@ class GramAccumulator:
     def var(self) -> torch.Tensor:
         """Population variance ``E[x²] − E[x]²`` (clamped at 0 against rounding)."""
         m = self.mean
-        return (self.sum_sq / max(self.tokens, 1) - m * m).clamp_min(0.0)
+        return (torch.diagonal(self.upper) / max(self.tokens, 1) - m * m).clamp_min(0.0)
 
     def problem(self, weight, pattern: Pattern, metadata: dict | None = None, **kwargs) -> MaskProblem:
         if self.tokens == 0:
             raise ProblemError("GramAccumulator saw no tokens")
         g = self.gram.cpu()
-        g = 0.5 * (g + g.T)
         meta = dict(metadata or {})
         meta.setdefault("tokens", str(self.tokens))
         validate = kwargs.pop("validate", True)

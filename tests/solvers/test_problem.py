@@ -71,6 +71,26 @@ def test_gram_accumulator_streams_equal_one_shot():
         acc.update(torch.randn(4, 5))
 
 
+@pytest.mark.parametrize("d_in", [1, 3, 6, 13])
+def test_gram_accumulator_upper_triangle_gives_exactly_symmetric_gram(d_in):
+    """Only the upper triangle is accumulated (in column blocks); the lower one is its mirror."""
+    x = torch.randn(50, d_in, generator=torch.Generator().manual_seed(d_in))
+    acc = GramAccumulator(d_in)
+    acc.update(x)
+    assert torch.equal(acc.gram, acc.gram.T)
+    x64 = x.double()
+    torch.testing.assert_close(acc.gram, x64.T @ x64, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(acc.var, x64.var(0, unbiased=False), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_gram_accumulator_refuses_non_finite_activations(bad):
+    x = torch.randn(9, 5)
+    x[4, 3] = bad
+    with pytest.raises(ProblemError, match="non-finite"):
+        GramAccumulator(5).update(x)
+
+
 def test_crop_matches_sub_blocks():
     p = generate(family="small", d_in=32, d_out=6, seed=0)
     q = p.crop([1, 4], [0, 3, 5, 7], PerRow(2))
