@@ -34,8 +34,58 @@ def test_replayed_blocks_reproduce_model_hidden_states(arch, tiny_model, random_
     _, blocks = find_blocks(model)
     h = calls.hidden
     torch.testing.assert_close(h, ref[0])
-    h = run_block(blocks[0], h, calls.calls[0])
-    torch.testing.assert_close(h, ref[1], rtol=1e-5, atol=1e-5)
+    for b, block in enumerate(blocks[:-1]):  # the last block's output is normed in ref
+        h = run_block(block, h, calls.calls[b])
+        torch.testing.assert_close(h, ref[b + 1], rtol=1e-5, atol=1e-5)
+
+
+def _full_forward_calls(model, ids):
+    """Every block's call as the model's complete forward makes it (no block passed through)."""
+    _, blocks = find_blocks(model)
+    seen = []
+    handles = [blk.register_forward_pre_hook(lambda m, a, k: seen.append((a, dict(k))), with_kwargs=True)
+               for blk in blocks]
+    try:
+        with torch.no_grad():
+            model(input_ids=ids, use_cache=False)
+    finally:
+        for h in handles:
+            h.remove()
+    return seen
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, (tuple, list)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and (a is b or a == b)
+
+
+def test_passed_through_blocks_record_the_calls_of_the_full_forward(arch, tiny_model, random_windows):
+    """Capture computes block 0 only; what later blocks are passed equals the full forward's."""
+    model = tiny_model(arch)
+    ids = random_windows(2, 10)
+    captured = capture_block_calls(model, ids)
+    full = _full_forward_calls(model, ids)
+    assert len(captured.calls) == len(full) == 2
+    for call, (args, kwargs) in zip(captured.calls, full):
+        rest_args, rest_kwargs = (args, {k: v for k, v in kwargs.items() if k != "hidden_states"})
+        rest_args = rest_args if call.hidden_as_kwarg else rest_args[1:]
+        assert _same(call.args, tuple(rest_args)) and _same(call.kwargs, rest_kwargs)
+
+
+def test_capture_restores_block_forwards(tiny_model, random_windows):
+    """The pass-through is undone, and a forward set on an instance (as accelerate's hooks do) survives."""
+    model = tiny_model("llama")
+    _, blocks = find_blocks(model)
+    own = blocks[1].forward
+    blocks[0].forward = blocks[0].forward  # an instance attribute, like a dispatch hook
+    capture_block_calls(model, random_windows(1, 8))
+    assert "forward" not in blocks[1].__dict__ and blocks[1].forward == own
+    assert "forward" in blocks[0].__dict__
 
 
 def test_captured_gram_equals_xtx_of_manual_forward(arch, tiny_model, random_windows, reference_inputs):
