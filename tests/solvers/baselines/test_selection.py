@@ -13,3 +13,22 @@ def test_ties_prune_lower_column_first():
     assert mask.tolist() == [[False, False, True, True, True, True]] * 2
     mask = mask_from_scores(torch.ones(1, 8), NM(2, 4))
     assert mask.tolist() == [[False, False, True, True, False, False, True, True]]
+
+
+def _stable_sort_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """The reference: prune the first ``k`` of each row's stable ascending order."""
+    order = torch.sort(scores.to(torch.float64), dim=1, stable=True).indices
+    mask = torch.ones(scores.shape, dtype=torch.bool)
+    mask.scatter_(1, order[:, :k], False)
+    return mask
+
+
+def test_per_row_selection_equals_the_stable_sort_with_many_ties():
+    """Scores drawn from a few values (ties everywhere, also across the k-th place), every k."""
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 4, (40, 13), generator=g).to(torch.float32) * 0.5
+    scores[0] = 1.0  # one row all tied
+    for k in range(14):
+        assert torch.equal(mask_from_scores(scores, PerRow(k)), _stable_sort_mask(scores, k)), k
+    real = torch.rand(30, 200, generator=g, dtype=torch.float64)
+    assert torch.equal(mask_from_scores(real, PerRow(100)), _stable_sort_mask(real, 100))
