@@ -234,7 +234,8 @@ class _PassThrough:
 def capture_block_calls(model: nn.Module, batch: torch.Tensor) -> BatchCalls:
     """Run the model on ``batch`` and record block-0 hidden states and every block's call.
 
-    Only block 0 is computed: blocks 1, 2, … are passed through (their ``forward`` temporarily
+    Only block 0 is computed (unless its output is neither a tensor nor a tuple / list starting with
+    one; then all are): blocks 1, 2, … are passed through (their ``forward`` temporarily
     returns its input hidden states), because what the model passes a block besides the hidden
     states (masks, position embeddings, caches) is built before the loop over blocks and does not
     depend on what earlier blocks computed. This saves a full dense forward of the model per
@@ -254,9 +255,12 @@ def capture_block_calls(model: nn.Module, batch: torch.Tensor) -> BatchCalls:
         return hook
 
     def pass_rest_through(module, args, output):
-        stand_in = _PassThrough(output)
-        for blk in blocks[1:]:
-            blk.forward = stand_in
+        passable = isinstance(output, torch.Tensor) or (
+            isinstance(output, (tuple, list)) and len(output) > 0 and isinstance(output[0], torch.Tensor))
+        if passable:  # any other output structure: the later blocks are computed
+            stand_in = _PassThrough(output)
+            for blk in blocks[1:]:
+                blk.forward = stand_in
 
     def stop(module, args, output):
         raise StopForward

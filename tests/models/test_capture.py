@@ -78,12 +78,17 @@ def test_passed_through_blocks_record_the_calls_of_the_full_forward(arch, tiny_m
 
 
 def test_capture_restores_block_forwards(tiny_model, random_windows):
-    """The pass-through is undone, and a forward set on an instance (as accelerate's hooks do) survives."""
+    """Only block 0 is computed; the pass-through is undone, and a forward set on an instance (as
+    accelerate's hooks do) survives."""
     model = tiny_model("llama")
     _, blocks = find_blocks(model)
     own = blocks[1].forward
     blocks[0].forward = blocks[0].forward  # an instance attribute, like a dispatch hook
+    computed = []
+    for b, blk in enumerate(blocks):
+        blk.mlp.down_proj.register_forward_hook(lambda *a, b=b: computed.append(b))
     capture_block_calls(model, random_windows(1, 8))
+    assert computed == [0]  # block 1 was passed through
     assert "forward" not in blocks[1].__dict__ and blocks[1].forward == own
     assert "forward" in blocks[0].__dict__
 
@@ -126,3 +131,37 @@ def test_model_without_blocks_is_refused():
 
     with pytest.raises(ModelStructureError, match="no list of repeated blocks"):
         find_blocks(nn.Sequential(nn.Embedding(4, 4)))
+
+
+class _DictBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(4, 4)
+
+    def forward(self, hidden, scale):
+        return {"hidden": self.proj(hidden) * scale}
+
+
+class _DictModel(nn.Module):
+    """Blocks returning a dict: capture cannot pass them through and computes every block."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([_DictBlock() for _ in range(3)])
+        self.computed = 0
+
+    def forward(self, input_ids, use_cache=False):
+        hidden = input_ids.to(torch.float32).unsqueeze(-1).expand(*input_ids.shape, 4)
+        for i, blk in enumerate(self.blocks):
+            hidden = blk(hidden, scale=float(i + 1))["hidden"]
+        return hidden
+
+
+def test_blocks_with_other_outputs_are_computed_not_passed_through():
+    model = _DictModel()
+    calls = []
+    for blk in model.blocks:
+        blk.proj.register_forward_hook(lambda *a: calls.append(1))
+    record = capture_block_calls(model, torch.arange(6).reshape(2, 3))
+    assert len(calls) == 3 and [c.kwargs["scale"] for c in record.calls] == [1.0, 2.0, 3.0]
+    assert all("forward" not in blk.__dict__ for blk in model.blocks)
