@@ -233,7 +233,7 @@ class GramAccumulator:
         if x.shape[-1] != self.d_in:
             raise ProblemError(f"activations have last dimension {x.shape[-1]}, expected d_in={self.d_in}")
         x = x.detach().reshape(-1, self.d_in)
-        width = max(1, -(-self.d_in // self.TRIANGLE_BLOCKS))
+        width = -(-self.d_in // self.TRIANGLE_BLOCKS)
         for start in range(0, x.shape[0], self.chunk_tokens):
             xc = x[start:start + self.chunk_tokens].to(self.device, torch.float64)
             for i in range(0, self.d_in, width):

@@ -148,7 +148,6 @@ class _DictModel(nn.Module):
     def __init__(self):
         super().__init__()
         self.blocks = nn.ModuleList([_DictBlock() for _ in range(3)])
-        self.computed = 0
 
     def forward(self, input_ids, use_cache=False):
         hidden = input_ids.to(torch.float32).unsqueeze(-1).expand(*input_ids.shape, 4)
