@@ -3,6 +3,7 @@
     python -m bench.exact_speed                       # defaults below
     python -m bench.exact_speed --d 16 24 32 --backends highs gurobi --sources synthetic
     python -m bench.exact_speed --d 128 192 256 --backends sdpbb --time-limit 120 --large-seeds 3
+    python -m bench.exact_speed --d 128 --backends sdpbb --sources synthetic --tree-workers 2
 
 For every source (``synthetic``: :func:`solvers.synthetic.generate`, LLM-like
 activations with outlier channels; ``real``: a random crop of d input channels
@@ -10,11 +11,12 @@ and one output row of SmolLM2-135M layer-10 q_proj, see :mod:`bench.exact_layer`
 and every d, ``--seeds`` instances (``--large-seeds`` from ``--large-from`` on)
 are solved by every backend with the same warm start (wanda+swap when
 available, else wanda), one worker, one solver thread and ``--time-limit``
-seconds. A backend that proves no instance at some d is skipped at larger d of
-that source. Printed per cell: median [max] wall seconds / median nodes /
-solved-to-optimal of instances, and the ratio of median seconds to gurobi's
-where gurobipy is installed (``T`` instead when the backend timed out on an
-instance of that cell). Any "optimal" objective above the best found by
+seconds; ``--tree-workers N`` lets ``sdpbb`` bound one row's open nodes in N
+processes (its ``tree_workers`` setting; the other backends ignore it). A
+backend that proves no instance at some d is skipped at larger d of that source.
+Printed per cell: median [max] wall seconds / median nodes / solved-to-optimal
+of instances, and the ratio of median seconds to gurobi's where gurobipy is
+installed (``T`` instead when the backend timed out on an instance of that cell). Any "optimal" objective above the best found by
 any backend (relative 1e-6) is flagged WRONG. The closing lines check the
 targets: real rows at d = 64 proved within 10× gurobi's time and at d = 128
 within 60 s per row (issue 3); synthetic rows at d = 128 proved within 60 s
@@ -71,7 +73,8 @@ def run(args) -> list[dict]:
         except Exception as exc:  # noqa: BLE001 — the benchmark goes on with synthetic rows
             print(f"note: no real-layer rows ({type(exc).__name__}: {exc})", flush=True)
     warm_name = "wanda+swap" if is_available("wanda+swap") else "wanda"
-    print(f"warm start: {warm_name}; time limit {args.time_limit} s per row; 1 worker, 1 thread", flush=True)
+    print(f"warm start: {warm_name}; time limit {args.time_limit} s per row; 1 worker, 1 thread"
+          + (f"; sdpbb with {args.tree_workers} tree workers" if args.tree_workers > 1 else ""), flush=True)
     records = []
     for source in args.sources:
         if source == "real" and layer is None:
@@ -85,8 +88,9 @@ def run(args) -> list[dict]:
                 for b in backends:
                     if b in skipped:
                         continue
+                    own = {"tree_workers": args.tree_workers} if b == "sdpbb" and args.tree_workers > 1 else {}
                     res = solve(b, problem, warm_start=ws, time_limit=args.time_limit, seed=seed,
-                                workers=1, threads=1)
+                                workers=1, threads=1, **own)
                     rec = {"source": source, "d": d, "seed": seed, "backend": b, "status": res.status,
                            "seconds": res.extra.get("wall_seconds", res.solve_seconds), "nodes": res.nodes,
                            "objective": res.objective, "bound": res.lower_bound, "warm": ws.objective,
@@ -193,9 +197,13 @@ def main(argv=None) -> int:
     p.add_argument("--large-seeds", type=int, default=1, help="instances per d from --large-from on (default 1)")
     p.add_argument("--large-from", type=int, default=64)
     p.add_argument("--time-limit", type=float, default=20.0, help="seconds per row (default 20)")
+    p.add_argument("--tree-workers", type=int, default=1,
+                   help="processes bounding one sdpbb row's open nodes (default 1: deterministic)")
     p.add_argument("--cache", default=str(CACHE), help="cached real-layer instance file")
     p.add_argument("--json", default=None, help="also write every run as JSON here")
     args = p.parse_args(argv)
+    if args.tree_workers < 1:
+        p.error(f"--tree-workers must be at least 1, got {args.tree_workers}")
     t0 = time.perf_counter()
     records = run(args)
     _flag_wrong(records)

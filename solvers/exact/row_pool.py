@@ -151,7 +151,7 @@ def solve_rows(problem: MaskProblem, warm_start, solver: str, row_solver: Callab
     if workers == 1:
         outs = [_run_row(row_solver, r, deadline, row_limit, options) for r in _progress(rows, progress, solver)]
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
             futs = [pool.submit(_run_row, row_solver, r, deadline, row_limit, options) for r in rows]
             outs = [f.result() for f in _progress(futs, progress, solver)]
     z_all = np.zeros((problem.d_out, problem.d_in), dtype=bool)
@@ -185,7 +185,7 @@ def solve_rows(problem: MaskProblem, warm_start, solver: str, row_solver: Callab
     return res
 
 
-def _pool_context():
+def pool_context():
     """The platform's default start method (fork on Linux up to Python 3.13: cheap, no re-import), unless
     this process holds a CUDA context, which a forked child inherits broken; then a fork server."""
     return multiprocessing.get_context("forkserver") if torch.cuda.is_initialized() else multiprocessing.get_context()

@@ -1,17 +1,22 @@
-"""The SDP branch-and-bound (solvers.exact.sdpbb): propagation, swap descent, node limit, settings.
+"""The SDP branch-and-bound (solvers.exact.sdpbb): propagation, swap descent, node limit, settings,
+and the process pool of ``tree_workers`` (solvers.exact.sdpbb_pool): proofs, node limit, deadline.
 
 Its bound is tested in ``test_sdp_bound.py``; its agreement with brute force in ``test_backend_contract.py``.
 """
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
 
 from solvers import generate, solve
+from solvers.exact import sdpbb
 from solvers.exact.rows import RowQP, row_problems
-from solvers.exact.sdpbb import KEEP, PRUNE, propagate, sdpbb_row, swap_descent
+from solvers.exact.sdpbb import KEEP, PRUNE, Search, propagate, sdpbb_row, swap_descent
+from solvers.exact.sdpbb_pool import expand_in_pool
 
 
 def test_propagate_fixes_what_the_counts_force():
@@ -58,3 +63,59 @@ def test_torch_threads_are_restored_and_settings_checked():
     assert res.status == "optimal" and torch.get_num_threads() == before
     with pytest.raises(ValueError, match="node_limit"):
         solve("sdpbb", problem, warm_start="wanda", node_limit=0)
+
+
+def _plain_row(d: int, seed: int, pattern: str = "per-row") -> RowQP:
+    problem = generate(family="small", d_in=d, d_out=1, seed=seed, pattern=pattern)
+    row = row_problems(problem, None)[0]
+    return RowQP(row.row, row.q, row.scale, row.groups, row.counts, None)
+
+
+@pytest.mark.parametrize("d, seed, pattern", [(32, 0, "per-row"), (32, 0, "2:4")])
+def test_tree_in_a_process_pool_proves_the_serial_optimum(d, seed, pattern):
+    """The pool bounds every node of the tree (started from the root) and proves what the serial search proves."""
+    row = _plain_row(d, seed, pattern)
+    serial = Search(row, 1e-6, None, None).run()
+    search = Search(row, 1e-6, None, None, tree_workers=2)
+    heap = [search.bounder.root()]
+    expand_in_pool(search, heap)
+    assert serial.proved and not heap and search.nodes > 1
+    assert row.is_feasible(search.incumbent)
+    assert search.value == pytest.approx(row.value(search.incumbent), rel=1e-12)
+    assert search.value <= serial.objective * (1 + 2e-6) and serial.objective <= search.value * (1 + 2e-6)
+    assert search.closed_bound <= search.value and search.closed_bound >= search.value * (1 - 2e-6)
+
+
+def test_pool_stops_at_the_node_limit_and_keeps_the_open_nodes():
+    row = _plain_row(32, 0)
+    search = Search(row, 1e-6, None, 20, tree_workers=2)
+    heap = [search.bounder.root()]
+    expand_in_pool(search, heap)
+    full = Search(row, 1e-6, None, None).run()
+    assert search.nodes == 20 and heap                     # counted when sent: exactly the limit
+    assert min(n.bound for n in heap) <= full.objective * (1 + 1e-9)
+
+
+def test_pool_stops_at_the_deadline_with_a_valid_bound():
+    """Nodes in flight at the deadline are collected: each is closed or has its children open."""
+    row = _plain_row(32, 0)
+    full = Search(row, 1e-6, None, None).run()            # 161 nodes, about a second
+    search = Search(row, 1e-6, time.perf_counter() + 0.2, None, tree_workers=2)
+    heap = [search.bounder.root()]
+    expand_in_pool(search, heap)
+    assert search.timed_out and heap
+    assert min(search.closed_bound, min(n.bound for n in heap)) <= full.objective * (1 + 1e-9)
+    assert row.is_feasible(search.incumbent)
+
+
+def test_tree_workers_through_solve(monkeypatch):
+    """With the switch at node 0 the whole tree runs in the pool; same proved objective as one process."""
+    monkeypatch.setattr(sdpbb, "PARALLEL_AFTER_NODES", 0)
+    problem = generate(family="small", d_in=24, d_out=3, seed=4)
+    one = solve("sdpbb", problem, warm_start="wanda", workers=1)
+    two = solve("sdpbb", problem, warm_start="wanda", workers=1, tree_workers=2)
+    assert one.status == two.status == "optimal"
+    assert two.objective == pytest.approx(one.objective, rel=2e-6)
+    assert two.settings["tree_workers"] == 2
+    with pytest.raises(ValueError, match="tree_workers"):
+        solve("sdpbb", problem, warm_start="wanda", tree_workers=0)
