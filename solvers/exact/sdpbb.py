@@ -31,7 +31,7 @@ setting above 1, a tree still open after ``PARALLEL_AFTER_NODES`` nodes goes on
 in a pool of that many processes (:mod:`solvers.exact.sdpbb_pool`; threads do
 not help, the barrier's many small tensor operations serialise on Python's
 lock). The tree is then explored in an order that depends on timing, so node
-counts vary between runs; a proved row's objective does not (it is within
+counts can vary between runs; a proved row's objective does not (it is within
 ``gap_tol`` of the optimum either way).
 
 Why this backend (measured here, 1 thread, SmolLM2-135M layer-10 q_proj crops,

@@ -45,9 +45,10 @@ def _start_worker(row: RowQP, gap_tol: float, threads: int) -> None:
     _BOUNDER = RowBounder(row, gap_tol)
 
 
-def _expand(node: Node, target: float, seconds_left: float | None) -> Expansion:
-    """Worker task: bound one node; ``seconds_left`` becomes a deadline on this process's clock."""
-    deadline = None if seconds_left is None else time.perf_counter() + seconds_left
+def _expand(node: Node, target: float, deadline_epoch: float | None) -> Expansion:
+    """Worker task: bound one node by the deadline ``deadline_epoch`` (``time.time()`` seconds, a clock
+    every process shares; a task can wait in the queue, so a span measured at sending would come late)."""
+    deadline = None if deadline_epoch is None else time.perf_counter() + (deadline_epoch - time.time())
     return _BOUNDER.expand(node, target, deadline)
 
 
@@ -62,6 +63,7 @@ def expand_in_pool(search: Search, heap: list[Node]) -> None:
                              initargs=(search.row, search.gap_tol, search.threads)) as pool:
         in_flight: dict[Future, Node] = {}
         stopping = False
+        deadline_epoch = None if search.deadline is None else time.time() + (search.deadline - time.perf_counter())
         while True:
             while not stopping and len(in_flight) <= workers and heap:
                 if search.should_stop():
@@ -70,8 +72,7 @@ def expand_in_pool(search: Search, heap: list[Node]) -> None:
                 node = search.next_node(heap)
                 if node is None:
                     break
-                left = None if search.deadline is None else max(0.0, search.deadline - time.perf_counter())
-                in_flight[pool.submit(_expand, node, search.target(), left)] = node
+                in_flight[pool.submit(_expand, node, search.target(), deadline_epoch)] = node
             if not in_flight:
                 return
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
