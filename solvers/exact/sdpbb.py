@@ -285,7 +285,7 @@ class Search:
         heap = [self.bounder.root()]
         while heap and not self.should_stop():
             if self.tree_workers > 1 and self.nodes >= PARALLEL_AFTER_NODES:
-                from solvers.exact.sdpbb_pool import expand_in_pool
+                from solvers.exact.sdpbb_pool import expand_in_pool  # here: that module imports this one
 
                 expand_in_pool(self, heap)
                 break

@@ -97,14 +97,18 @@ def test_pool_stops_at_the_node_limit_and_keeps_the_open_nodes():
 
 
 def test_pool_stops_at_the_deadline_with_a_valid_bound():
-    """Nodes in flight at the deadline are collected: each is closed or has its children open."""
+    """Nodes in flight at the deadline are collected: each is closed or has its children open.
+
+    The tree has 161 nodes (about a second here), so 0.2 s stops it; on a machine fast enough to
+    finish first the row must be proved instead. Once stopped, no node leaves the heap again.
+    """
     row = _plain_row(32, 0)
-    full = Search(row, 1e-6, None, None).run()            # 161 nodes, about a second
+    full = Search(row, 1e-6, None, None).run()
     search = Search(row, 1e-6, time.perf_counter() + 0.2, None, tree_workers=2)
     heap = [search.bounder.root()]
     expand_in_pool(search, heap)
-    assert search.timed_out and heap
-    assert min(search.closed_bound, min(n.bound for n in heap)) <= full.objective * (1 + 1e-9)
+    assert search.timed_out == bool(heap)
+    assert min([search.closed_bound] + [n.bound for n in heap]) <= full.objective * (1 + 1e-9)
     assert row.is_feasible(search.incumbent)
 
 
