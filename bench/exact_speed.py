@@ -16,8 +16,9 @@ processes (its ``tree_workers`` setting; the other backends ignore it). A
 backend that proves no instance at some d is skipped at larger d of that source.
 Printed per cell: median [max] wall seconds / median nodes / solved-to-optimal
 of instances, and the ratio of median seconds to gurobi's where gurobipy is
-installed (``T`` instead when the backend timed out on an instance of that cell). Any "optimal" objective above the best found by
-any backend (relative 1e-6) is flagged WRONG. The closing lines check the
+installed (``T`` instead when the backend timed out on an instance of that
+cell). Any "optimal" objective above the best found by any backend (relative
+1e-6) is flagged WRONG. The closing lines check the
 targets: real rows at d = 64 proved within 10× gurobi's time and at d = 128
 within 60 s per row (issue 3); synthetic rows at d = 128 proved within 60 s
 each and real rows at d = 192 and 256 within 120 s each (issue 14). Gurobi's

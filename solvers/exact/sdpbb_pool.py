@@ -7,6 +7,7 @@ starts its next node without waiting for the parent), always the best open ones,
 each sent with the pruning target of the incumbent at that moment, and applies
 every expansion as it arrives (its candidate mask can lower the incumbent, its
 children join the heap).
+
 A worker holds a :class:`~solvers.exact.sdpbb.RowBounder` of the row and bounds
 one node per task exactly as the serial search would, so every bound is as valid;
 what changes is the order of the nodes, and a node in flight is bounded against
