@@ -6,6 +6,7 @@ Its bound is tested in ``test_sdp_bound.py``; its agreement with brute force in 
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from solvers import generate, solve
-from solvers.exact import sdpbb
+from solvers.exact import sdpbb, sdpbb_pool
 from solvers.exact.rows import RowQP, row_problems
 from solvers.exact.sdpbb import KEEP, PRUNE, Search, propagate, sdpbb_row, swap_descent
 from solvers.exact.sdpbb_pool import expand_in_pool
@@ -84,6 +85,17 @@ def test_tree_in_a_process_pool_proves_the_serial_optimum(d, seed, pattern):
     assert search.value == pytest.approx(row.value(search.incumbent), rel=1e-12)
     assert search.value <= serial.objective * (1 + 2e-6) and serial.objective <= search.value * (1 + 2e-6)
     assert search.closed_bound <= search.value and search.closed_bound >= search.value * (1 - 2e-6)
+
+
+def test_pool_runs_under_a_fork_server(monkeypatch):
+    """Where CUDA is initialised the pool starts its workers from a fork server: everything it sends pickles."""
+    monkeypatch.setattr(sdpbb_pool, "pool_context", lambda: multiprocessing.get_context("forkserver"))
+    row = _plain_row(24, 1)
+    serial = Search(row, 1e-6, None, None).run()
+    search = Search(row, 1e-6, None, None, tree_workers=2)
+    heap = [search.bounder.root()]
+    expand_in_pool(search, heap)
+    assert not heap and search.value == pytest.approx(serial.objective, rel=2e-6)
 
 
 def test_pool_stops_at_the_node_limit_and_keeps_the_open_nodes():
