@@ -239,7 +239,7 @@ class Search:
     def __init__(self, row: RowQP, gap_tol: float, deadline: float | None, node_limit: int | None,
                  tree_workers: int = 1, threads: int = 1):
         self.bounder = RowBounder(row, gap_tol)
-        self.row, self.gap_tol, self.deadline, self.node_limit = row, gap_tol, deadline, node_limit
+        self.deadline, self.node_limit = deadline, node_limit
         self.tree_workers, self.threads = tree_workers, threads
         start = row.warm if row.warm is not None else diagonal_start(row)
         self.incumbent, self.value = self.bounder.improve(start)

@@ -61,7 +61,7 @@ def expand_in_pool(search: Search, heap: list[Node]) -> None:
     """
     workers = search.tree_workers
     with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context(), initializer=_start_worker,
-                             initargs=(search.row, search.gap_tol, search.threads)) as pool:
+                             initargs=(search.bounder.row, search.bounder.gap_tol, search.threads)) as pool:
         in_flight: dict[Future, Node] = {}
         stopping = False
         deadline_epoch = None if search.deadline is None else time.time() + (search.deadline - time.perf_counter())

@@ -46,10 +46,14 @@ def test_swap_descent_ends_one_swap_optimal(random_node):
                 assert other.astype(float) @ q @ other.astype(float) >= value * (1 - 1e-12) - 1e-15
 
 
-def test_node_limit_gives_a_feasible_row_with_a_valid_bound():
-    problem = generate(family="small", d_in=32, d_out=1, seed=1)
+def _plain_row(d: int, seed: int, pattern: str = "per-row") -> RowQP:
+    problem = generate(family="small", d_in=d, d_out=1, seed=seed, pattern=pattern)
     row = row_problems(problem, None)[0]
-    row = RowQP(row.row, row.q, row.scale, row.groups, row.counts, None)
+    return RowQP(row.row, row.q, row.scale, row.groups, row.counts, None)
+
+
+def test_node_limit_gives_a_feasible_row_with_a_valid_bound():
+    row = _plain_row(32, 1)
     capped = sdpbb_row(row, None, {"threads": 1, "gap_tol": 1e-6, "node_limit": 1})
     full = sdpbb_row(row, None, {"threads": 1, "gap_tol": 1e-6, "node_limit": None})
     assert full.proved and not capped.proved and capped.nodes == 1
@@ -66,10 +70,12 @@ def test_torch_threads_are_restored_and_settings_checked():
         solve("sdpbb", problem, warm_start="wanda", node_limit=0)
 
 
-def _plain_row(d: int, seed: int, pattern: str = "per-row") -> RowQP:
-    problem = generate(family="small", d_in=d, d_out=1, seed=seed, pattern=pattern)
-    row = row_problems(problem, None)[0]
-    return RowQP(row.row, row.q, row.scale, row.groups, row.counts, None)
+def _run_in_pool(row: RowQP, deadline: float | None = None, node_limit: int | None = None):
+    """The whole tree of ``row``, from its root, in a pool of two; returns the search and the open nodes."""
+    search = Search(row, 1e-6, deadline, node_limit, tree_workers=2)
+    heap = [search.bounder.root()]
+    expand_in_pool(search, heap)
+    return search, heap
 
 
 @pytest.mark.parametrize("d, seed, pattern", [(32, 0, "per-row"), (32, 0, "2:4")])
@@ -77,9 +83,7 @@ def test_tree_in_a_process_pool_proves_the_serial_optimum(d, seed, pattern):
     """The pool bounds every node of the tree (started from the root) and proves what the serial search proves."""
     row = _plain_row(d, seed, pattern)
     serial = Search(row, 1e-6, None, None).run()
-    search = Search(row, 1e-6, None, None, tree_workers=2)
-    heap = [search.bounder.root()]
-    expand_in_pool(search, heap)
+    search, heap = _run_in_pool(row)
     assert serial.proved and not heap and search.nodes > 1
     assert row.is_feasible(search.incumbent)
     assert search.value == pytest.approx(row.value(search.incumbent), rel=1e-12)
@@ -92,17 +96,13 @@ def test_pool_runs_under_a_fork_server(monkeypatch):
     monkeypatch.setattr(sdpbb_pool, "pool_context", lambda: multiprocessing.get_context("forkserver"))
     row = _plain_row(24, 1)
     serial = Search(row, 1e-6, None, None).run()
-    search = Search(row, 1e-6, None, None, tree_workers=2)
-    heap = [search.bounder.root()]
-    expand_in_pool(search, heap)
+    search, heap = _run_in_pool(row)
     assert not heap and search.value == pytest.approx(serial.objective, rel=2e-6)
 
 
 def test_pool_stops_at_the_node_limit_and_keeps_the_open_nodes():
     row = _plain_row(32, 0)
-    search = Search(row, 1e-6, None, 20, tree_workers=2)
-    heap = [search.bounder.root()]
-    expand_in_pool(search, heap)
+    search, heap = _run_in_pool(row, node_limit=20)
     full = Search(row, 1e-6, None, None).run()
     assert search.nodes == 20 and heap                     # counted when sent: exactly the limit
     assert min(n.bound for n in heap) <= full.objective * (1 + 1e-9)
@@ -116,9 +116,7 @@ def test_pool_stops_at_the_deadline_with_a_valid_bound():
     """
     row = _plain_row(32, 0)
     full = Search(row, 1e-6, None, None).run()
-    search = Search(row, 1e-6, time.perf_counter() + 0.2, None, tree_workers=2)
-    heap = [search.bounder.root()]
-    expand_in_pool(search, heap)
+    search, heap = _run_in_pool(row, deadline=time.perf_counter() + 0.2)
     assert search.timed_out == bool(heap)
     assert min([search.closed_bound] + [n.bound for n in heap]) <= full.objective * (1 + 1e-9)
     assert row.is_feasible(search.incumbent)
