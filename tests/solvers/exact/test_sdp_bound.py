@@ -46,9 +46,15 @@ def test_sdp_bound_stops_at_the_target(random_node):
     assert low.iterations <= full.iterations
 
 
-def test_group_basis_keeps_group_sums():
-    groups = [torch.arange(0, 4), torch.arange(4, 7), torch.arange(7, 12)]
+GROUP_LAYOUTS = {"groups": [torch.arange(0, 4), torch.arange(4, 7), torch.arange(7, 12)],
+                 "one group": [torch.arange(12)]}
+
+
+@pytest.mark.parametrize("layout", list(GROUP_LAYOUTS))
+def test_group_basis_keeps_group_sums(layout):
+    groups = GROUP_LAYOUTS[layout]
     basis = GroupBasis(12, groups)
+    assert basis.single == (len(groups) == 1)
     y = torch.randn(basis.dim, dtype=torch.float64)
     step = basis.lift(y)
     for g in groups:
@@ -61,3 +67,21 @@ def test_group_basis_keeps_group_sums():
     assert torch.allclose(basis.project_diag(u), dense.T @ torch.diag(u) @ dense)
     inner = torch.randn(basis.dim, basis.dim, dtype=torch.float64)
     assert torch.allclose(basis.sandwich(inner), dense @ inner @ dense.T)
+
+
+def test_one_group_slices_match_the_index_lists_bit_for_bit():
+    """The sliced path of a per-row node computes exactly what the general (indexed) path computes."""
+    groups = [torch.arange(12)]
+    sliced, indexed = GroupBasis(12, groups), GroupBasis(12, groups)
+    indexed.single = False
+    gen = torch.Generator().manual_seed(3)
+    mat = torch.randn(12, 12, dtype=torch.float64, generator=gen)
+    mat = mat + mat.T
+    u = torch.randn(12, dtype=torch.float64, generator=gen)
+    y = torch.randn(11, dtype=torch.float64, generator=gen)
+    inner = torch.randn(11, 11, dtype=torch.float64, generator=gen)
+    assert torch.equal(sliced.project(mat), indexed.project(mat))
+    assert torch.equal(sliced.project_diag(u), indexed.project_diag(u))
+    assert torch.equal(sliced.t_vec(u), indexed.t_vec(u))
+    assert torch.equal(sliced.lift(y), indexed.lift(y))
+    assert torch.equal(sliced.sandwich(inner), indexed.sandwich(inner))
