@@ -44,7 +44,7 @@ OPENMP_FLAG = "-fopenmp" if torch.backends.openmp.is_available() else "-fopenmp-
 in the kernel); otherwise torch's own thread pool serves ``at::parallel_for`` from libtorch and only the
 SIMD pragmas are needed (and a compiler without OpenMP, such as Apple's clang, still builds the kernels)."""
 CFLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-trapping-math", OPENMP_FLAG)
-FUNCTIONS = ("best_swaps", "apply_swaps", "tabu_rows")
+FUNCTIONS = ("best_swaps", "column_order", "tabu_rows")
 EXTENSION_PREFIX = "maskbench_cpu_kernels"
 
 _CACHE: dict[str, object] = {}

@@ -43,6 +43,7 @@ from solvers.objective import check_feasible, row_objectives
 from solvers.pattern import NM
 from solvers.problem import MaskProblem
 from solvers.refiners.cpu_kernels import choose_backend, kernel_device
+from solvers.refiners.swap_cpp import search_and_apply_cpu
 from solvers.refiners.swap_search import (
     GramData,
     RowState,
@@ -121,8 +122,9 @@ def run_swaps(problem: MaskProblem, keep: torch.Tensor, rows: torch.Tensor, gd: 
     Rows that stop improving leave the search. With the torch search the state is compacted to
     the remaining rows (cheap on a GPU); with the C++ kernel the state stays in place and the
     kernel is given the list of ``active`` rows (compacting ``w, keep, c, s, order`` every
-    iteration cost about as much as the search itself on 576×576 layers). Both visit the same
-    rows in the same order with the same per-row arithmetic, so they take the same swaps.
+    iteration cost about as much as the search itself on 576×576 layers), and the kernel also applies
+    the swaps it finds (:func:`~solvers.refiners.swap_cpp.search_and_apply_cpu`). Both visit the same
+    rows in the same order with the same per-row search, so they take the same swaps.
 
     ``order``: the C++ kernel's column order of these rows from an earlier run (see
     :func:`~solvers.refiners.swap_search.init_state`). Returns ``(iterations, status, order)``.
@@ -146,18 +148,17 @@ def run_swaps(problem: MaskProblem, keep: torch.Tensor, rows: torch.Tensor, gd: 
         if it > 0 and it % refresh_every == 0:
             refresh(gd, st, active)
         threshold = -tol * (st.loss if active is None else st.loss[active])  # float64
-        delta, u, p, _ = search_sweep(gd, st, budget_bytes, rows=active, threshold=threshold)
-        if active is not None:
-            better = delta.to(torch.float64) < threshold
+        if active is not None:  # the C++ kernel: every row below its threshold swaps within the search
+            better = search_and_apply_cpu(st.w, st.keep, st.c, gd.gram, gd.diag, gd.rho, st.s, st.order, gd.rel,
+                                          active, threshold, st.loss)
             idx = torch.nonzero(better).flatten()
-            if idx.numel():
-                apply_swaps(gd, st, active[idx], u[idx], p[idx], delta[idx])
             if idx.numel() < active.numel():
                 active = active[idx]
             loss_all[st.rows] = st.loss
             _record(t_it, t_start, loss_all, idx, seconds, trace, improving, bar)
             it += 1
             continue
+        delta, u, p, _ = search_sweep(gd, st, budget_bytes, threshold=threshold)
         better = delta.to(torch.float64) < threshold
         done = ~better
         if bool(done.any()):

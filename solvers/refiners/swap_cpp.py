@@ -28,6 +28,11 @@ then certified by its bounds and a few evaluations instead of an exact minimum. 
 below the threshold get the same exact minimum and the same pair as without it (every ``u``
 that could reach a value below the threshold has its bound below it, and is evaluated).
 
+One sweep of ``swap`` (:func:`search_and_apply_cpu`) also applies the swaps: each row whose best
+swap is below its threshold takes it right after its search, on the same thread, while the row is in
+cache (the separate, single-threaded update pass it replaces took 3.1 s of a 117 s whole-model solve,
+profiled; same arithmetic, same masks). The kernel's column order comes from :func:`column_order`.
+
 Step 4 is blocked like a GEMM: a block of ``ROW_BLOCK`` rows keeps its ``b`` vectors in cache
 while row ``u`` of ``G`` is streamed once per block. Blocks run on torch's intra-op threads
 (``at::parallel_for``, ``torch.get_num_threads()`` of them), each taking the next block from a
@@ -94,18 +99,50 @@ def best_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: t
     if r == 0:
         return val, u, p, 0
 
+    none = torch.empty(0)
     evaluated = module.best_swaps(w, keep, c, gram, diag, rho, s, order, rows, threshold, use_bounds, float(rel),
-                                  ROW_BLOCK, val, u, p)
+                                  ROW_BLOCK, val, u, p, none, none.bool())
     return val, u, p, evaluated
 
 
-def apply_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: torch.Tensor, idx: torch.Tensor,
-                    u: torch.Tensor, p: torch.Tensor) -> None:
-    """In place: rows ``idx`` unprune ``u`` and prune ``p``; ``c ← c − w_u G[u] + w_p G[p]``."""
+def search_and_apply_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: torch.Tensor,
+                         diag: torch.Tensor, rho: torch.Tensor, s: torch.Tensor, order: torch.Tensor, rel: float,
+                         rows: torch.Tensor, threshold: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
+    """One sweep of ``swap``: search ``rows`` as :func:`best_swaps_cpu` does and let every row whose best
+    ``Δ`` is below its threshold (compared in float64) take that swap at once, in place: ``keep`` flipped,
+    ``c ← c + (w_p G[p] − w_u G[u])`` (each operation rounded on its own) and ``loss[row] += Δ`` — done by
+    the thread that searched the row, while the row is in its cache, instead of in a second,
+    single-threaded pass. ``rows`` (int64, distinct), ``threshold`` (float64, one per row) and ``loss``
+    (float64, one per state row) are required. Returns which of ``rows`` swapped (bool).
+    """
     module = load()
     if module is None:
         raise RuntimeError(f"the CPU swap kernel is unavailable: {load_error()}")
-    if not (w.is_contiguous() and keep.is_contiguous() and c.is_contiguous()):
-        raise ValueError("apply_swaps_cpu updates in place: contiguous state tensors required")
-    module.apply_swaps(w, keep, c, gram.contiguous(), idx.long().contiguous(), u.long().contiguous(),
-                       p.long().contiguous())
+    if not (w.is_contiguous() and keep.is_contiguous() and c.is_contiguous() and loss.is_contiguous()):
+        raise ValueError("search_and_apply_cpu updates in place: contiguous state tensors required")
+    r = rows.shape[0]
+    applied = torch.zeros(r, dtype=torch.bool)
+    if r == 0:
+        return applied
+    val = torch.empty(r, dtype=w.dtype)
+    u = torch.empty(r, dtype=torch.long)
+    p = torch.empty(r, dtype=torch.long)
+    module.best_swaps(w, keep, c, gram.contiguous(), diag.contiguous(), rho.contiguous(), s.contiguous(),
+                      order.contiguous(), rows.to(torch.long).contiguous(), threshold.to(torch.float64).contiguous(),
+                      True, float(rel), ROW_BLOCK, val, u, p, loss, applied)
+    return applied
+
+
+def column_order(values: torch.Tensor) -> torch.Tensor:
+    """Each row's columns in ascending order of ``values`` ``[rows, d]`` (float32/64, CPU), int32; ties keep
+    the column order. The permutation of ``torch.argsort(values, dim=1, stable=True)`` (−0.0 equals +0.0,
+    NaN last), by a radix sort on torch's threads: 5.6 ms instead of 32 ms for 576 × 1 536 on 2 cores.
+    """
+    module = load()
+    if module is None:
+        raise RuntimeError(f"the CPU swap kernel is unavailable: {load_error()}")
+    values = values.contiguous()
+    out = torch.empty(values.shape, dtype=torch.int32)
+    if values.numel():
+        module.column_order(values, out)
+    return out

@@ -131,9 +131,10 @@ def init_state(gd: GramData, weight: torch.Tensor, keep: torch.Tensor, rows: tor
     refresh(gd, st)
     if gd.m is None and w.shape[0] > 0:
         if backend == "cpp":
+            from solvers.refiners.swap_cpp import column_order
+
             st.s = s2.sqrt()
-            st.order = (torch.argsort(s2, dim=1, stable=True).to(torch.int32) if order is None
-                        else order.to(device=dev, dtype=torch.int32))
+            st.order = column_order(s2) if order is None else order.to(device=dev, dtype=torch.int32)
         else:
             _init_bounds(st, gd, t_bins)
     return st
@@ -182,11 +183,6 @@ def apply_swaps(gd: GramData, st: RowState, idx: torch.Tensor, u: torch.Tensor, 
                 delta: torch.Tensor) -> None:
     """Unprune ``u`` and prune ``p`` in rows ``idx`` of the state; rank-two update of ``c``."""
     st.loss[idx] += delta.to(torch.float64)
-    if st.order is not None and st.c.is_contiguous() and st.keep.is_contiguous():
-        from solvers.refiners.swap_cpp import apply_swaps_cpu
-
-        apply_swaps_cpu(st.w, st.keep, st.c, gd.gram, idx, u, p)
-        return
     wu = st.w[idx, u]
     wp = st.w[idx, p]
     st.keep[idx, u] = True

@@ -4,6 +4,8 @@
 #include <ATen/Parallel.h>
 #include <atomic>
 #include <cmath>
+#include <cstring>
+#include <type_traits>
 #include <limits>
 #include <vector>
 
@@ -112,14 +114,23 @@ static void envelope_bounds(const T* S, const T* bi, const T* ai, const T* R, co
 }
 
 template <typename T>
-static void rows_block(const T* W, const bool* K, const T* C, const T* G, const T* D, const T* R,
+static inline void rank_two(T* ci, const T* gp, const T* gu, T wp, T wu, int64_t d) {
+#pragma omp simd
+  for (int64_t q = 0; q < d; ++q) ci[q] += wp * gp[q] - wu * gu[q];
+}
+
+template <typename T>
+static void rows_block(const T* W, bool* K, T* C, const T* G, const T* D, const T* R,
                        const T* S, const int32_t* O, const int64_t* rows, const double* thr, bool use_bounds,
                        double rel, int64_t r0, int64_t r1, int64_t d, T* outv, int64_t* outu, int64_t* outp,
-                       int64_t* evaluated) {
+                       double* loss, bool* applied, int64_t* evaluated) {
   // positions r0..r1 of ``rows`` (state row indices) are searched; outputs go to those positions.
   // thr (per position, or nullptr = +inf): a column u is evaluated only if its bound is below both
   // the best value found so far and thr, so the exact minimum is returned whenever it is below thr;
   // otherwise some value >= thr (+inf when nothing was evaluated) -- the row has no swap below thr.
+  // applied (per position, or nullptr): a row whose best value is below thr (compared in double)
+  // takes its swap at once -- c += w_p G[p, :] - w_u G[u, :], keep flipped, loss += value -- while the
+  // row is still in cache; rows are distinct, so no other block reads or writes it.
   const int64_t n = r1 - r0;
   const T inf = std::numeric_limits<T>::infinity();
   // per-thread scratch reused across calls (no page faults from fresh allocations)
@@ -189,13 +200,27 @@ static void rows_block(const T* W, const bool* K, const T* C, const T* G, const 
   for (int64_t i = 0; i < n; ++i) {
     outv[r0 + i] = best[i]; outu[r0 + i] = bu[i] < 0 ? 0 : bu[i]; outp[r0 + i] = bp[i] < 0 ? 0 : bp[i];
   }
+  if (applied != nullptr) {
+    for (int64_t i = 0; i < n; ++i) {
+      const bool take = bu[i] >= 0 && double(best[i]) < thr[r0 + i];
+      applied[r0 + i] = take;
+      if (!take) continue;
+      const int64_t ri = rows[r0 + i], uu = bu[i], pq = bp[i];
+      rank_two<T>(C + ri * d, G + pq * d, G + uu * d, W[ri * d + pq], W[ri * d + uu], d);
+      K[ri * d + uu] = true;
+      K[ri * d + pq] = false;
+      loss[ri] += double(best[i]);
+    }
+  }
   *evaluated = count;
 }
 
 int64_t best_swaps(torch::Tensor W, torch::Tensor K, torch::Tensor C, torch::Tensor G, torch::Tensor D,
                    torch::Tensor R, torch::Tensor S, torch::Tensor O, torch::Tensor rows, torch::Tensor thr,
                    bool use_bounds, double rel, int64_t row_block, torch::Tensor out_v, torch::Tensor out_u,
-                   torch::Tensor out_p) {
+                   torch::Tensor out_p, torch::Tensor loss, torch::Tensor applied) {
+  // applied (bool, one per searched row) and loss (float64, one per state row), or both empty: with
+  // them, every row whose best swap is below its threshold takes it (see rows_block)
   TORCH_CHECK(W.dim() == 2 && W.is_contiguous() && K.is_contiguous() && C.is_contiguous()
               && G.is_contiguous() && D.is_contiguous() && R.is_contiguous() && S.is_contiguous()
               && O.is_contiguous() && rows.is_contiguous() && out_v.is_contiguous() && out_u.is_contiguous()
@@ -209,12 +234,23 @@ int64_t best_swaps(torch::Tensor W, torch::Tensor K, torch::Tensor C, torch::Ten
   TORCH_CHECK(thr.numel() == 0 || (thr.numel() == r && thr.scalar_type() == torch::kDouble && thr.is_contiguous()),
               "thresholds: none, or float64, one per searched row");
   const double* Tp = thr.numel() ? thr.data_ptr<double>() : nullptr;
+  const bool apply = applied.numel() > 0;
+  TORCH_CHECK(!apply || (Tp != nullptr && applied.numel() == r && applied.scalar_type() == torch::kBool
+                         && applied.is_contiguous() && loss.numel() == n_state
+                         && loss.scalar_type() == torch::kDouble && loss.is_contiguous()),
+              "applying swaps needs thresholds, one flag per searched row and one float64 loss per state row");
+  if (apply) {  // two blocks must never update the same row
+    std::vector<uint8_t> seen(n_state, 0);
+    for (int64_t i = 0; i < r; ++i) { TORCH_CHECK(!seen[Rows[i]], "rows must be distinct to apply swaps"); seen[Rows[i]] = 1; }
+  }
+  double* Lp = apply ? loss.data_ptr<double>() : nullptr;
+  bool* Ap = apply ? applied.data_ptr<bool>() : nullptr;
   const int64_t nb = (r + row_block - 1) / row_block;
   int64_t total = 0;
   AT_DISPATCH_FLOATING_TYPES(W.scalar_type(), "best_swaps", [&] {
     const scalar_t* Wp = W.data_ptr<scalar_t>();
-    const bool* Kp = K.data_ptr<bool>();
-    const scalar_t* Cp = C.data_ptr<scalar_t>();
+    bool* Kp = K.data_ptr<bool>();
+    scalar_t* Cp = C.data_ptr<scalar_t>();
     const scalar_t* Gp = G.data_ptr<scalar_t>();
     const scalar_t* Dp = D.data_ptr<scalar_t>();
     const scalar_t* Rp = R.data_ptr<scalar_t>();
@@ -232,7 +268,8 @@ int64_t best_swaps(torch::Tensor W, torch::Tensor K, torch::Tensor C, torch::Ten
       for (int64_t blk = next++; blk < nb; blk = next++) {
         const int64_t r0 = blk * row_block, r1 = std::min(r, r0 + row_block);
         int64_t ev = 0;
-        rows_block<scalar_t>(Wp, Kp, Cp, Gp, Dp, Rp, Sp, Op, Rows, Tp, use_bounds, rel, r0, r1, d, vp, up, pp, &ev);
+        rows_block<scalar_t>(Wp, Kp, Cp, Gp, Dp, Rp, Sp, Op, Rows, Tp, use_bounds, rel, r0, r1, d, vp, up, pp,
+                             Lp, Ap, &ev);
         mine += ev;
       }
       count += mine;
@@ -242,34 +279,69 @@ int64_t best_swaps(torch::Tensor W, torch::Tensor K, torch::Tensor C, torch::Ten
   return total;
 }
 
-template <typename T>
-static inline void rank_two(T* ci, const T* gp, const T* gu, T wp, T wu, int64_t d) {
-#pragma omp simd
-  for (int64_t q = 0; q < d; ++q) ci[q] += wp * gp[q] - wu * gu[q];
+// Order-preserving unsigned key of x: a < b as numbers iff key(a) < key(b); -0.0 gets +0.0's key
+// (they are equal numbers) and every NaN the largest key (torch sorts NaN last).
+template <typename T, typename U>
+static inline U sort_key(T x) {
+  if (x != x) return ~U(0);
+  if (x == T(0)) x = T(0);
+  U bits;
+  std::memcpy(&bits, &x, sizeof(U));
+  const U sign = U(1) << (8 * sizeof(U) - 1);
+  return (bits & sign) ? ~bits : (bits | sign);
 }
 
-// rows idx[j]: unprune u[j], prune p[j]; c_i += w_p G[p, :] - w_u G[u, :] (G symmetric)
-void apply_swaps(torch::Tensor W, torch::Tensor K, torch::Tensor C, torch::Tensor G, torch::Tensor idx,
-                 torch::Tensor u, torch::Tensor p) {
-  TORCH_CHECK(W.is_contiguous() && K.is_contiguous() && C.is_contiguous() && G.is_contiguous(), "contiguous");
-  const int64_t n = idx.numel(), d = W.size(1);
-  const int64_t* ip = idx.data_ptr<int64_t>();
-  const int64_t* up = u.data_ptr<int64_t>();
-  const int64_t* pp = p.data_ptr<int64_t>();
-  bool* Kp = K.data_ptr<bool>();
-  AT_DISPATCH_FLOATING_TYPES(W.scalar_type(), "apply_swaps", [&] {
-    const scalar_t* Wp = W.data_ptr<scalar_t>();
-    scalar_t* Cp = C.data_ptr<scalar_t>();
-    const scalar_t* Gp = G.data_ptr<scalar_t>();
-    pybind11::gil_scoped_release no_gil;
-    for (int64_t j = 0; j < n; ++j) {
-      const int64_t i = ip[j], uu = up[j], pq = pp[j];
-      const scalar_t wu = Wp[i * d + uu], wp = Wp[i * d + pq];
-      const scalar_t* gu = Gp + uu * d;
-      const scalar_t* gp = Gp + pq * d;
-      rank_two<scalar_t>(Cp + i * d, gp, gu, wp, wu, d);
-      Kp[i * d + uu] = true;
-      Kp[i * d + pq] = false;
+// One row's stable ascending argsort by an LSD radix sort, one byte of the key per pass (the
+// histograms of all bytes counted in one read of the keys); a pass whose byte is the same for every
+// column would move nothing and is skipped.
+template <typename T, typename U>
+static void radix_argsort_row(const T* x, int64_t d, int32_t* out, std::vector<U>& keys, std::vector<U>& keys2,
+                              std::vector<int32_t>& idx2, std::vector<int32_t>& hist) {
+  constexpr int bytes = sizeof(U);
+  keys.resize(d); keys2.resize(d); idx2.resize(d); hist.assign(bytes * 256, 0);
+  int32_t* h = hist.data();
+  for (int64_t j = 0; j < d; ++j) {
+    const U k = sort_key<T, U>(x[j]);
+    keys[j] = k; out[j] = int32_t(j);
+    for (int byte = 0; byte < bytes; ++byte) ++h[byte * 256 + int((k >> (8 * byte)) & 255u)];
+  }
+  U* ka = keys.data(); U* kb = keys2.data();
+  int32_t* ia = out; int32_t* ib = idx2.data();
+  for (int byte = 0; byte < bytes; ++byte) {
+    int32_t* start = h + byte * 256;
+    bool trivial = false;
+    for (int v = 0; v < 256; ++v) trivial |= start[v] == d;
+    if (trivial) continue;
+    int32_t sum = 0;
+    for (int v = 0; v < 256; ++v) { const int32_t c = start[v]; start[v] = sum; sum += c; }
+    const unsigned shift = 8 * byte;
+    for (int64_t j = 0; j < d; ++j) {
+      const int32_t pos = start[(ka[j] >> shift) & 255u]++;
+      kb[pos] = ka[j]; ib[pos] = ia[j];
     }
+    std::swap(ka, kb); std::swap(ia, ib);
+  }
+  if (ia != out) std::memcpy(out, ia, sizeof(int32_t) * d);
+}
+
+// out[i] = the columns of row i in ascending order of x[i] (stable: equal values keep column order),
+// the permutation of torch.argsort(x, dim=1, stable=True); rows on torch's intra-op threads.
+void column_order(torch::Tensor X, torch::Tensor out) {
+  TORCH_CHECK(X.dim() == 2 && X.is_contiguous() && out.is_contiguous() && out.sizes() == X.sizes()
+              && out.scalar_type() == torch::kInt, "column_order: contiguous [rows, d] input and int32 output");
+  const int64_t n = X.size(0), d = X.size(1);
+  TORCH_CHECK(d < (int64_t(1) << 31), "column_order: too many columns for int32 indices");
+  int32_t* Op = out.data_ptr<int32_t>();
+  AT_DISPATCH_FLOATING_TYPES(X.scalar_type(), "column_order", [&] {
+    using key_t = std::conditional_t<sizeof(scalar_t) == 4, uint32_t, uint64_t>;
+    const scalar_t* Xp = X.data_ptr<scalar_t>();
+    pybind11::gil_scoped_release no_gil;
+    at::parallel_for(0, n, 16, [&](int64_t b, int64_t e) {
+      std::vector<key_t> keys, keys2;
+      std::vector<int32_t> idx2, hist;
+      for (int64_t i = b; i < e; ++i) {
+        radix_argsort_row<scalar_t, key_t>(Xp + i * d, d, Op + i * d, keys, keys2, idx2, hist);
+      }
+    });
   });
 }
