@@ -54,6 +54,7 @@ class SolverSpec:
     uses_warm_start: bool = False
     default_warm_start: tuple[str, ...] = ()
     settings: SettingTypes | None = None
+    prepare: Callable[[], object] | None = None
 
     def unavailable_reason(self) -> str | None:
         """None when usable, else why not (naming the extra to install)."""
@@ -69,13 +70,16 @@ SOLVERS: dict[str, SolverSpec] = {}
 
 def register_solver(name: str, kind: str, summary: str, requires: tuple[str, ...] = (),
                     extra: str | None = None, uses_warm_start: bool = False,
-                    default_warm_start: tuple[str, ...] | str = (), settings: SettingTypes | None = None):
+                    default_warm_start: tuple[str, ...] | str = (), settings: SettingTypes | None = None,
+                    prepare: Callable[[], object] | None = None):
     """Decorator registering ``fn`` as solver ``name``.
 
     ``default_warm_start`` lists warm-start specs tried in order; the first whose
     solvers are all available is used when the caller gives none. ``settings`` (name → accepted
     types) is read from the function's keyword parameters unless the function takes
-    ``**settings``, which must then declare them here to have them checked.
+    ``**settings``, which must then declare them here to have them checked. ``prepare`` is the
+    solver's one-time set-up (compiling a kernel): the solver does it itself when needed, outside its
+    own clock, and callers that time whole stages run it first (:func:`solvers.registry.prepare`).
     """
     if kind not in KINDS:
         raise ValueError(f"solver kind must be one of {KINDS}, got {kind!r}")
@@ -89,7 +93,7 @@ def register_solver(name: str, kind: str, summary: str, requires: tuple[str, ...
             raise ValueError(f"solver {name!r} registered twice")
         accepted = settings if settings is not None else signature_settings(fn)
         SOLVERS[name] = SolverSpec(name, kind, summary, fn, tuple(requires), extra,
-                                     uses_warm_start, tuple(default_warm_start), accepted)
+                                     uses_warm_start, tuple(default_warm_start), accepted, prepare)
         return fn
 
     return decorate

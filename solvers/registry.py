@@ -158,6 +158,15 @@ def chain_unavailable_reason(name: str) -> str | None:
     return None
 
 
+def prepare(name: str) -> None:
+    """Run the one-time set-up of every solver of a name or chain (e.g. compile the C++ kernels of
+    ``swap``), so that a caller timing a whole stage — a model's prune — does not count it."""
+    for part in parse_chain(name):
+        s = spec(part)
+        if s.prepare is not None and s.unavailable_reason() is None:
+            s.prepare()
+
+
 def is_available(name: str) -> bool:
     """True when every solver of a name or chain (``"wanda+swap"``) is registered and usable."""
     try:

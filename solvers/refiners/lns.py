@@ -62,7 +62,7 @@ import torch
 from solvers.objective import check_feasible, row_objectives
 from solvers.pattern import NM
 from solvers.problem import MaskProblem
-from solvers.refiners.cpu_kernels import choose_backend, kernel_device
+from solvers.refiners.cpu_kernels import choose_backend, kernel_device, load
 from solvers.refiners.tabu_cpp import tabu_rows_cpu
 from solvers.refiners.tabu_search import tabu_rows
 from solvers.registration import register_solver, warm_row_objectives
@@ -86,7 +86,7 @@ def draw_tenures(rows: int, base: int, phases: int, generator: torch.Generator) 
 
 
 @register_solver("lns", "refiner", "tabu search over swap chains from a 1-swap optimum (never worse than its start)",
-                 uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
+                 uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"), prepare=load)
 def solve_lns(problem: MaskProblem, warm_start, time_limit, seed, steps: int = 500, phases: int = 6,
               tenure: int | None = None, patience: int | None = 80, candidates: int | None = 64,
               chunk_rows: int = 64, refresh_every: int = 32, backend: str = "auto",

@@ -42,7 +42,7 @@ from solvers.device import pick_device
 from solvers.objective import check_feasible, row_objectives
 from solvers.pattern import NM
 from solvers.problem import MaskProblem
-from solvers.refiners.cpu_kernels import choose_backend, kernel_device
+from solvers.refiners.cpu_kernels import choose_backend, kernel_device, load
 from solvers.refiners.swap_cpp import search_and_apply_cpu
 from solvers.refiners.swap_search import (
     GramData,
@@ -192,7 +192,7 @@ def _record(t_it: float, t_start: float, loss_all: torch.Tensor, idx: torch.Tens
 
 
 @register_solver("swap", "refiner", "SparseSwaps: each row applies its exact best 1-swap until none improves",
-                 uses_warm_start=True, default_warm_start=("wanda",))
+                 uses_warm_start=True, default_warm_start=("wanda",), prepare=load)
 def solve_swap(problem: MaskProblem, warm_start, time_limit, seed, max_iters: int | None = None,
                tol: float = 1e-6, refresh_every: int = 16, memory_budget_mb: float = 512.0,
                device: str | None = None, dtype: str = "float32", certify: bool = True,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
+from models import sequential
 from models.capture import block_layers
 from models.sequential import PruneSettings, prune_model
-from solvers import objective, solve
+from solvers import objective, registration, solve
 from solvers.pattern import PerRow
 from solvers.problem import MaskProblem
+from solvers.registry import spec
 
 
 @pytest.fixture
@@ -97,3 +101,29 @@ def test_bad_settings_fail_early():
         PruneSettings("no-such-solver")
     with pytest.raises(ValueError, match="outside"):
         PruneSettings("wanda", sparsity=1.5)
+
+
+def test_solver_set_up_runs_once_before_any_stage(tiny_model, windows, monkeypatch):
+    """A solver's one-time set-up (compiling a kernel) runs before the first stage, so no stage counts it."""
+    events = []
+    for name in ("wanda", "magnitude"):
+        base = spec(name)  # also imports the built-in solvers
+
+        def traced(*args, _base=base, _name=name, **kwargs):
+            events.append(("solve", _name))
+            return _base.function(*args, **kwargs)
+
+        monkeypatch.setitem(registration.SOLVERS, name, dataclasses.replace(
+            base, function=traced, prepare=lambda _name=name: events.append(("prepare", _name))))
+    monkeypatch.setattr(sequential, "capture_block_calls", _traced(sequential.capture_block_calls, events))
+    prune_model(tiny_model("llama"), windows, PruneSettings("wanda", warm_start="magnitude"), progress=False)
+    assert events[:3] == [("prepare", "wanda"), ("prepare", "magnitude"), ("capture", None)]
+    assert {("solve", "wanda"), ("solve", "magnitude")} <= set(events)
+    assert events.count(("prepare", "wanda")) == events.count(("prepare", "magnitude")) == 1
+
+
+def _traced(fn, events):
+    def wrapper(*args, **kwargs):
+        events.append(("capture", None))
+        return fn(*args, **kwargs)
+    return wrapper

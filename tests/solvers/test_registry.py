@@ -13,7 +13,7 @@ from solvers import (
     solve,
 )
 from solvers.registration import SOLVERS
-from solvers.registry import chain_name, format_chain, parse_chain, resolve_warm_start, split_chain
+from solvers.registry import chain_name, format_chain, parse_chain, prepare, resolve_warm_start, split_chain
 from solvers.result import make_result
 from solvers.synthetic import generate
 
@@ -142,3 +142,29 @@ def test_warm_starts_carry_their_row_objectives_on_this_problem():
     # a start built by hand without them still refines (evaluated on demand)
     bare = WarmStart(solve("wanda", b).mask, "by hand", solve("wanda", b).objective)
     assert solve("swap", b, warm_start=bare).objective == solve("swap", b, warm_start="wanda").objective
+
+
+def test_prepare_runs_the_set_up_of_every_available_solver_of_a_chain():
+    calls = []
+
+    @register_solver("fake-prepared", "refiner", "has a set-up", uses_warm_start=True,
+                     prepare=lambda: calls.append("prepared"))
+    def _prepared(problem, warm_start, time_limit, seed):
+        raise AssertionError("must not run")
+
+    @register_solver("fake-prepared-missing", "exact", "unavailable", requires=("no_such_module_xyz",),
+                     prepare=lambda: calls.append("missing"))
+    def _missing(problem, warm_start, time_limit, seed):
+        raise AssertionError("must not run")
+
+    try:
+        prepare("wanda+fake-prepared+fake-prepared")
+        prepare("fake-prepared-missing")
+        assert calls == ["prepared", "prepared"]
+        with pytest.raises(UnknownSolverError):
+            prepare("wanda+nope")
+    finally:
+        SOLVERS.pop("fake-prepared")
+        SOLVERS.pop("fake-prepared-missing")
+    from solvers.refiners.cpu_kernels import load
+    assert SOLVERS["swap"].prepare is load and SOLVERS["lns"].prepare is load
