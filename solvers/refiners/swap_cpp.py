@@ -76,9 +76,30 @@ def best_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: t
     minimum where that minimum is below the threshold, and otherwise some value ≥ it (+inf when
     no column's bound reached it). See :func:`solvers.refiners.swap.search_sweep`.
     """
-    module = load()
-    if module is None:
-        raise RuntimeError(f"the CPU swap kernel is unavailable: {load_error()}")
+    return _search(w, keep, c, gram, diag, rho, s, order, rel, rows, threshold, None, None)
+
+
+def search_and_apply_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: torch.Tensor,
+                         diag: torch.Tensor, rho: torch.Tensor, s: torch.Tensor, order: torch.Tensor, rel: float,
+                         rows: torch.Tensor, threshold: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
+    """One sweep of ``swap``: search ``rows`` as :func:`best_swaps_cpu` does and let every row whose best
+    ``Δ`` is below its threshold (compared in float64) take that swap at once, in place: ``keep`` flipped,
+    ``c ← c + (w_p G[p] − w_u G[u])`` (each operation rounded on its own) and ``loss[row] += Δ`` — done by
+    the thread that searched the row, while the row is in its cache, instead of in a second,
+    single-threaded pass. ``rows`` (int64, distinct), ``threshold`` (float64, one per row) and ``loss``
+    (float64, one per state row) are required. Returns which of ``rows`` swapped (bool).
+    """
+    if not (w.is_contiguous() and keep.is_contiguous() and c.is_contiguous() and loss.is_contiguous()):
+        raise ValueError("search_and_apply_cpu updates in place: contiguous state tensors required")
+    applied = torch.zeros(rows.shape[0], dtype=torch.bool)
+    _search(w, keep, c, gram, diag, rho, s, order, rel, rows, threshold, loss, applied)
+    return applied
+
+
+def _search(w, keep, c, gram, diag, rho, s, order, rel, rows, threshold, loss, applied
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """The kernel call behind both functions above (``loss`` and ``applied`` None: search only)."""
+    module = _module()
     use_bounds = order is not None
     if order is None:
         order = torch.zeros(1, dtype=torch.int32)
@@ -98,39 +119,19 @@ def best_swaps_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: t
     p = torch.empty(r, dtype=torch.long)
     if r == 0:
         return val, u, p, 0
-
-    none = torch.empty(0)
+    if applied is None:  # the kernel takes empty tensors for "do not apply"
+        loss, applied = torch.empty(0, dtype=torch.float64), torch.empty(0, dtype=torch.bool)
     evaluated = module.best_swaps(w, keep, c, gram, diag, rho, s, order, rows, threshold, use_bounds, float(rel),
-                                  ROW_BLOCK, val, u, p, none, none.bool())
+                                  ROW_BLOCK, val, u, p, loss, applied)
     return val, u, p, evaluated
 
 
-def search_and_apply_cpu(w: torch.Tensor, keep: torch.Tensor, c: torch.Tensor, gram: torch.Tensor,
-                         diag: torch.Tensor, rho: torch.Tensor, s: torch.Tensor, order: torch.Tensor, rel: float,
-                         rows: torch.Tensor, threshold: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
-    """One sweep of ``swap``: search ``rows`` as :func:`best_swaps_cpu` does and let every row whose best
-    ``Δ`` is below its threshold (compared in float64) take that swap at once, in place: ``keep`` flipped,
-    ``c ← c + (w_p G[p] − w_u G[u])`` (each operation rounded on its own) and ``loss[row] += Δ`` — done by
-    the thread that searched the row, while the row is in its cache, instead of in a second,
-    single-threaded pass. ``rows`` (int64, distinct), ``threshold`` (float64, one per row) and ``loss``
-    (float64, one per state row) are required. Returns which of ``rows`` swapped (bool).
-    """
+def _module():
+    """The compiled kernels, or a RuntimeError saying why they are unavailable."""
     module = load()
     if module is None:
         raise RuntimeError(f"the CPU swap kernel is unavailable: {load_error()}")
-    if not (w.is_contiguous() and keep.is_contiguous() and c.is_contiguous() and loss.is_contiguous()):
-        raise ValueError("search_and_apply_cpu updates in place: contiguous state tensors required")
-    r = rows.shape[0]
-    applied = torch.zeros(r, dtype=torch.bool)
-    if r == 0:
-        return applied
-    val = torch.empty(r, dtype=w.dtype)
-    u = torch.empty(r, dtype=torch.long)
-    p = torch.empty(r, dtype=torch.long)
-    module.best_swaps(w, keep, c, gram.contiguous(), diag.contiguous(), rho.contiguous(), s.contiguous(),
-                      order.contiguous(), rows.to(torch.long).contiguous(), threshold.to(torch.float64).contiguous(),
-                      True, float(rel), ROW_BLOCK, val, u, p, loss, applied)
-    return applied
+    return module
 
 
 def column_order(values: torch.Tensor) -> torch.Tensor:
@@ -138,9 +139,7 @@ def column_order(values: torch.Tensor) -> torch.Tensor:
     the column order. The permutation of ``torch.argsort(values, dim=1, stable=True)`` (−0.0 equals +0.0,
     NaN last), by a radix sort on torch's threads: 5.6 ms instead of 32 ms for 576 × 1 536 on 2 cores.
     """
-    module = load()
-    if module is None:
-        raise RuntimeError(f"the CPU swap kernel is unavailable: {load_error()}")
+    module = _module()
     values = values.contiguous()
     out = torch.empty(values.shape, dtype=torch.int32)
     if values.numel():
