@@ -108,22 +108,20 @@ def test_solver_set_up_runs_once_before_any_stage(tiny_model, windows, monkeypat
     events = []
     for name in ("wanda", "magnitude"):
         base = spec(name)  # also imports the built-in solvers
-
-        def traced(*args, _base=base, _name=name, **kwargs):
-            events.append(("solve", _name))
-            return _base.function(*args, **kwargs)
-
         monkeypatch.setitem(registration.SOLVERS, name, dataclasses.replace(
-            base, function=traced, prepare=lambda _name=name: events.append(("prepare", _name))))
-    monkeypatch.setattr(sequential, "capture_block_calls", _traced(sequential.capture_block_calls, events))
+            base, function=_recording(base.function, events, ("solve", name)),
+            prepare=_recording(lambda: None, events, ("prepare", name))))
+    monkeypatch.setattr(sequential, "capture_block_calls",
+                        _recording(sequential.capture_block_calls, events, ("capture", None)))
     prune_model(tiny_model("llama"), windows, PruneSettings("wanda", warm_start="magnitude"), progress=False)
     assert events[:3] == [("prepare", "wanda"), ("prepare", "magnitude"), ("capture", None)]
     assert {("solve", "wanda"), ("solve", "magnitude")} <= set(events)
     assert events.count(("prepare", "wanda")) == events.count(("prepare", "magnitude")) == 1
 
 
-def _traced(fn, events):
+def _recording(fn, events: list, event: tuple):
+    """``fn`` that first appends ``event`` to ``events``."""
     def wrapper(*args, **kwargs):
-        events.append(("capture", None))
+        events.append(event)
         return fn(*args, **kwargs)
     return wrapper
