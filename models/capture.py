@@ -125,6 +125,10 @@ class LayerStats:
     reference held so that its memory cannot be reused meanwhile. The copy is of the result of
     the identical computation on identical inputs, so the statistics are bit-identical to
     accumulating every layer separately (checked in ``tests/models/test_layer_stats_sharing.py``).
+
+    **Stopping early.** The hooks count each layer's calls per pass (:meth:`begin_pass`); with
+    ``stop_when_complete`` the pre-hook of the last layer to take its input ends the forward
+    (:func:`run_block_for_statistics`), when the block's output is not needed.
     """
 
     def __init__(self, layers: list[PrunableLayer], device: torch.device | str | None = None):
@@ -135,6 +139,8 @@ class LayerStats:
         self._last_input: dict[str, tuple[torch.Tensor, int]] = {}
         self._events = 0
         self.shared_updates = 0
+        self.stop_when_complete = False
+        self._calls_this_pass: dict[str, int] = {}
         for layer in layers:
             d_in = layer.shape[1]
             acc = GramAccumulator(d_in, device=device or layer.module.weight.device)
@@ -145,7 +151,22 @@ class LayerStats:
     def _hook(self, name: str):
         def hook(module, args):
             self._consume(name, args[0])
+            self._calls_this_pass[name] = self._calls_this_pass.get(name, 0) + 1
+            if self.stop_when_complete and len(self._calls_this_pass) == len(self.layers):
+                raise StopForward
         return hook
+
+    def begin_pass(self, stop_when_complete: bool) -> None:
+        """Start counting one forward's layer calls; with ``stop_when_complete`` the forward ends
+        (:class:`StopForward` from the pre-hook) as soon as every layer has taken its input."""
+        self.stop_when_complete = stop_when_complete
+        self._calls_this_pass = {}
+
+    @property
+    def each_layer_called_once(self) -> bool:
+        """Whether the pass since :meth:`begin_pass` called every layer exactly once."""
+        return (len(self._calls_this_pass) == len(self.layers)
+                and all(n == 1 for n in self._calls_this_pass.values()))
 
     def _consume(self, name: str, x: torch.Tensor) -> None:
         mine = self._history[name]
@@ -291,6 +312,24 @@ def run_block(block: nn.Module, hidden: torch.Tensor, call: BlockCall) -> torch.
     else:
         out = block(hidden, *call.args, **call.kwargs)
     return out[0] if isinstance(out, (tuple, list)) else out
+
+
+@torch.no_grad()
+def run_block_for_statistics(block: nn.Module, hidden: torch.Tensor, call: BlockCall, stats: LayerStats,
+                             stop_when_complete: bool) -> torch.Tensor | None:
+    """Replay ``block`` on ``hidden`` for ``stats``; returns its output, or None when stopped early.
+
+    With ``stop_when_complete`` the block stops once its last layer has taken its input, so the
+    rest (in a Llama block the ``down_proj`` product and the residual) is not computed; the
+    statistics are those of the full pass. Only valid for blocks that call every layer exactly once
+    per forward (a layer called again after the last new one would miss its second input): the
+    caller checks :attr:`LayerStats.each_layer_called_once` on a full pass first.
+    """
+    stats.begin_pass(stop_when_complete)
+    try:
+        return run_block(block, hidden, call)
+    except StopForward:
+        return None
 
 
 @torch.no_grad()

@@ -16,6 +16,12 @@ For each decoder block ``b`` (in order):
    inputs of block ``b+1`` are the outputs of the *pruned* block ``b``. ``propagation="dense"``:
    they are the outputs of the dense model.
 
+With pruned propagation the statistics pass needs no block output (the pruned pass computes it),
+so it stops as soon as the block's last layer has taken its input (in a Llama block, before the
+``down_proj`` product and the residual: a quarter of the block's float32 products). It does so only
+after a full pass of block 0 showed every layer called exactly once per forward; the statistics are
+those of the full pass, bit for bit.
+
 Two engines compute the block inputs. ``replay`` (default) records each block's call once from
 the model's own forward and replays it (:func:`models.capture.run_block`): one capture pass plus
 one or two block passes per block. ``forward`` re-runs the model's own forward up to block ``b``
@@ -40,6 +46,7 @@ from models.capture import (
     find_blocks,
     forward_stats_until,
     run_block,
+    run_block_for_statistics,
 )
 from solvers.pattern import NM, parse_pattern
 from solvers.problem import GramAccumulator
@@ -186,10 +193,14 @@ def prune_model(model: torch.nn.Module, windows: torch.Tensor, settings: PruneSe
         calls = [capture_block_calls(model, batch) for batch in batches]
         hidden = [c.hidden for c in calls]
         stages["capture"] += time.perf_counter() - t
+        stop_early = False  # on once a full pass showed each layer called exactly once
         for b in bar:
             t = time.perf_counter()
             with LayerStats(layers[b]) as stats:
-                outputs = [run_block(blocks[b], h, c.calls[b]) for h, c in zip(hidden, calls)]
+                outputs = []
+                for h, c in zip(hidden, calls):
+                    outputs.append(run_block_for_statistics(blocks[b], h, c.calls[b], stats, stop_early))
+                    stop_early = settings.propagation == "pruned" and (stop_early or stats.each_layer_called_once)
             stages["statistics"] += time.perf_counter() - t
             for layer, mask in solve_block(b, stats.acc):
                 layer.apply_mask(mask)

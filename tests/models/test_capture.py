@@ -6,7 +6,16 @@ import pytest
 import torch
 from torch import nn
 
-from models.capture import LayerStats, block_layers, capture_block_calls, find_blocks, forward_stats_until, run_block
+from models.capture import (
+    LayerStats,
+    PrunableLayer,
+    block_layers,
+    capture_block_calls,
+    find_blocks,
+    forward_stats_until,
+    run_block,
+    run_block_for_statistics,
+)
 
 
 def test_layers_found_by_structure(arch, tiny_model):
@@ -164,3 +173,50 @@ def test_blocks_with_other_outputs_are_computed_not_passed_through():
     record = capture_block_calls(model, torch.arange(6).reshape(2, 3))
     assert len(calls) == 3 and [c.kwargs["scale"] for c in record.calls] == [1.0, 2.0, 3.0]
     assert all("forward" not in blk.__dict__ for blk in model.blocks)
+
+
+def test_statistics_pass_stopped_early_equals_full_pass(arch, tiny_model, random_windows):
+    """Stopped once the last layer took its input: no output, the full pass's statistics bit for bit."""
+    model = tiny_model(arch)
+    _, blocks = find_blocks(model)
+    layers = block_layers(model)[1]
+    calls = capture_block_calls(model, random_windows(3, 12))
+    hidden = run_block(blocks[0], calls.hidden, calls.calls[0])
+    last = layers[-1].module
+    ran = []
+    handle = last.register_forward_hook(lambda *_: ran.append(1))
+    results = {}
+    for stop in (False, True):
+        with LayerStats(layers) as stats:
+            out = run_block_for_statistics(blocks[1], hidden, calls.calls[1], stats, stop)
+            results[stop] = (out, stats.acc, stats.each_layer_called_once)
+    handle.remove()
+    (full_out, full, full_once), (stopped_out, early, early_once) = results[False], results[True]
+    assert full_out is not None and stopped_out is None and full_once and early_once
+    assert len(ran) == 1  # the last layer itself ran only in the full pass
+    for lay in layers:
+        assert torch.equal(full[lay.name].upper, early[lay.name].upper)
+        assert torch.equal(full[lay.name].sum, early[lay.name].sum)
+        assert full[lay.name].tokens == early[lay.name].tokens == 36
+
+
+class _CallsOneLayerTwice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.first(self.second(self.first(x)))
+
+
+def test_layer_called_twice_is_reported():
+    net = _CallsOneLayerTwice()
+    layers = [PrunableLayer(n, n, 0, getattr(net, n)) for n in ("first", "second")]
+    with torch.no_grad(), LayerStats(layers) as stats:
+        stats.begin_pass(stop_when_complete=False)
+        net(torch.randn(5, 4))
+        assert not stats.each_layer_called_once
+        assert stats.acc["first"].tokens == 10 and stats.acc["second"].tokens == 5
+        stats.begin_pass(stop_when_complete=False)
+        net.second(torch.randn(5, 4))
+        assert not stats.each_layer_called_once  # "first" not called in this pass

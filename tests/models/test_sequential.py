@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from models import sequential
-from models.capture import block_layers
+from models.capture import LayerStats, block_layers
 from models.sequential import PruneSettings, prune_model
 from solvers import objective, registration, solve
 from solvers.pattern import PerRow
@@ -117,6 +117,37 @@ def test_solver_set_up_runs_once_before_any_stage(tiny_model, windows, monkeypat
     assert events[:3] == [("prepare", "wanda"), ("prepare", "magnitude"), ("capture", None)]
     assert {("solve", "wanda"), ("solve", "magnitude")} <= set(events)
     assert events.count(("prepare", "wanda")) == events.count(("prepare", "magnitude")) == 1
+
+
+@pytest.mark.parametrize("propagation", ["pruned", "dense"])
+def test_statistics_pass_stops_early_only_where_outputs_are_not_needed(arch, tiny_model, windows, propagation,
+                                                                       monkeypatch):
+    """Pruned propagation: each block's last layer runs in the propagation passes and in block 0's first
+    statistics pass only (besides the capture's block-0 passes), with the objectives and masks of full
+    statistics passes."""
+    settings = PruneSettings("wanda+swap", propagation=propagation, batch_size=2)  # three batches
+    outcomes = {}
+    for early in (True, False):
+        if not early:
+            monkeypatch.setattr(LayerStats, "each_layer_called_once", property(lambda self: False))
+        model = tiny_model(arch)
+        lasts = [blk[-1].module for blk in block_layers(model)]
+        ran = []
+        for b, module in enumerate(lasts):
+            module.register_forward_hook(lambda *_, b=b, ran=ran: ran.append(b))
+        report = prune_model(model, windows, settings, progress=False)
+        weights = [lay.weight().clone() for blk in block_layers(model) for lay in blk]
+        outcomes[early] = ([r.objective for r in report.layers], weights, ran)
+    (objectives, weights, ran), (full_objectives, full_weights, full_ran) = outcomes[True], outcomes[False]
+    assert objectives == full_objectives
+    assert all(torch.equal(a, b) for a, b in zip(weights, full_weights))
+    # per batch: the capture computes block 0, each block's statistics pass, its pruned propagation pass
+    passes = 2 if propagation == "pruned" else 1
+    assert full_ran.count(0) == 3 + 3 * passes and full_ran.count(1) == 3 * passes
+    if propagation == "pruned":
+        assert ran.count(0) == 3 + 1 + 3 and ran.count(1) == 3
+    else:
+        assert ran == full_ran
 
 
 def _recording(fn, events: list, event: tuple):
