@@ -35,6 +35,9 @@ as the first incumbent. The dual bound is ``info.mip_dual_bound``, nodes
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 import time
 
 import numpy as np
@@ -53,14 +56,45 @@ def check_formulation(name: str) -> str:
     return name
 
 
+_banner_diverted = False
+
+
+def quiet_highs():
+    """A ``highspy.Highs`` with its output off, whose banner never reaches stdout.
+
+    HiGHS 1.16 prints its banner ("Running HiGHS …") to the C-level stdout when a process builds
+    its first instance — before any option can be set — which would mix it into a command's
+    printed table. That first construction therefore runs with file descriptor 1 pointed at
+    stderr (both C and Python buffers flushed around it), as a ``--json`` command does throughout;
+    later instances print nothing.
+    """
+    import highspy
+
+    global _banner_diverted
+    if _banner_diverted:
+        h = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            os.dup2(2, 1)
+            h = highspy.Highs()
+            ctypes.CDLL(None).fflush(None)
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _banner_diverted = True
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 def highs_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome:
     """Solve one normalised row with HiGHS; see the module docstring."""
     import highspy
 
     t0 = time.perf_counter()
     model = build(row, options["formulation"], int(options["oa_points"]))
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
+    h = quiet_highs()
     h.setOptionValue("threads", int(options["threads"]))
     h.setOptionValue("mip_rel_gap", float(options["gap_tol"]))
     h.setOptionValue("mip_abs_gap", 1e-9)

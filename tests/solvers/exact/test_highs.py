@@ -1,4 +1,4 @@
-"""What is particular to the HiGHS backend: its default warm start and its formulation setting.
+"""What is particular to the HiGHS backend: its default warm start, its formulation setting, no banner on stdout.
 
 The contract it shares with every exact backend is in ``test_backend_contract.py``.
 """
@@ -21,3 +21,13 @@ def test_unknown_formulation_is_refused():
     problem = generate(family="tiny", d_in=8, d_out=1, seed=0)
     with pytest.raises(ValueError, match="formulation"):
         solve("highs", problem, warm_start="wanda", formulation="nope")
+
+
+def test_banner_stays_off_stdout(cli, tmp_path):
+    """HiGHS 1.16 prints a banner from C when a process builds its first solver; a command's stdout
+    (here the per-row table of ``solve`` without ``--json``) must not carry it."""
+    instance = tmp_path / "row.safetensors"
+    cli("generate", "--family", "tiny", "--d-in", "8", "--d-out", "2", "--out", instance, check=True)
+    proc = cli("solve", instance, "--solver", "highs", check=True)
+    assert "HiGHS" not in proc.stdout and "Copyright" not in proc.stdout
+    assert "highs" in proc.stdout  # the command's own output is still there
