@@ -18,7 +18,7 @@ For each decoder block ``b`` (in order):
 
 With pruned propagation the statistics pass needs no block output (the pruned pass computes it),
 so it stops as soon as the block's last layer has taken its input (in a Llama block, before the
-``down_proj`` product and the residual: a quarter of the block's float32 products). It does so only
+``down_proj`` product and the residual: a quarter of the multiply-adds of its linear layers). It does so only
 after a full pass of block 0 showed every layer called exactly once per forward; the statistics are
 those of the full pass, bit for bit.
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -57,6 +58,7 @@ def check_formulation(name: str) -> str:
 
 
 _banner_diverted = False
+_banner_lock = threading.Lock()
 
 
 def quiet_highs():
@@ -65,25 +67,26 @@ def quiet_highs():
     HiGHS 1.16 prints its banner ("Running HiGHS …") to the C-level stdout when a process builds
     its first instance — before any option can be set — which would mix it into a command's
     printed table. That first construction therefore runs with file descriptor 1 pointed at
-    stderr (both C and Python buffers flushed around it), as a ``--json`` command does throughout;
-    later instances print nothing.
+    stderr (both C and Python buffers flushed around it, under a lock against other threads), as a
+    ``--json`` command does throughout; later instances print nothing.
     """
     import highspy
 
     global _banner_diverted
-    if _banner_diverted:
-        h = highspy.Highs()
-    else:
-        sys.stdout.flush()
-        saved = os.dup(1)
-        try:
-            os.dup2(2, 1)
+    with _banner_lock:  # two threads swapping file descriptor 1 at once could leave it on stderr
+        if _banner_diverted:
             h = highspy.Highs()
-            ctypes.CDLL(None).fflush(None)
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-        _banner_diverted = True
+        else:
+            sys.stdout.flush()
+            saved = os.dup(1)
+            try:
+                os.dup2(2, 1)
+                h = highspy.Highs()
+                ctypes.CDLL(None).fflush(None)
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+            _banner_diverted = True
     h.setOptionValue("output_flag", False)
     return h
 
