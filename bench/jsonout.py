@@ -14,10 +14,11 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import sys
 from collections.abc import Iterator
 from typing import Any
+
+from solvers.console import stdout_to_stderr
 
 
 def json_ready(obj: Any) -> Any:
@@ -60,25 +61,23 @@ def emit_json(obj: Any, **dumps_kwargs: Any) -> None:
 def json_stdout() -> Iterator[None]:
     """Keep stdout for the one JSON document of a ``--json`` command.
 
-    While the command runs, file descriptor 1 points to stderr — so banners that solver
+    While the command runs, file descriptor 1 points to stderr (:func:`solvers.console.stdout_to_stderr`) — so banners that solver
     libraries print from C (HiGHS), from worker processes or from sub-processes (CBC) land on
     stderr — and so does ``sys.stdout``, for Python-level prints. :func:`emit_json` holds the
     document back; it is printed on the real stdout once both are restored.
     """
     global _pending
-    sys.stdout.flush()
-    saved_fd = os.dup(1)
     saved_stdout = sys.stdout
     _pending = []
     try:
-        os.dup2(2, 1)
-        sys.stdout = sys.stderr
-        yield
+        with stdout_to_stderr():
+            sys.stdout = sys.stderr
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                sys.stdout = saved_stdout
     finally:
-        sys.stderr.flush()
-        sys.stdout = saved_stdout
-        os.dup2(saved_fd, 1)
-        os.close(saved_fd)
         documents, _pending = _pending, None
     for text in documents:
         print(text, flush=True)

@@ -35,14 +35,12 @@ as the first incumbent. The dual bound is ``info.mip_dual_bound``, nodes
 
 from __future__ import annotations
 
-import ctypes
-import os
-import sys
 import threading
 import time
 
 import numpy as np
 
+from solvers.console import stdout_to_stderr
 from solvers.exact.formulations import FORMULATIONS, build
 from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows
 from solvers.exact.rows import RowOutcome, RowQP
@@ -66,9 +64,9 @@ def quiet_highs():
 
     HiGHS 1.16 prints its banner ("Running HiGHS …") to the C-level stdout when a process builds
     its first instance — before any option can be set — which would mix it into a command's
-    printed table. That first construction therefore runs with file descriptor 1 pointed at
-    stderr (both C and Python buffers flushed around it, under a lock against other threads), as a
-    ``--json`` command does throughout; later instances print nothing.
+    printed table. That first construction therefore runs inside
+    :func:`solvers.console.stdout_to_stderr` (under a lock against other threads), as a ``--json``
+    command does throughout; later instances print nothing.
     """
     import highspy
 
@@ -77,15 +75,8 @@ def quiet_highs():
         if _banner_diverted:
             h = highspy.Highs()
         else:
-            sys.stdout.flush()
-            saved = os.dup(1)
-            try:
-                os.dup2(2, 1)
+            with stdout_to_stderr():
                 h = highspy.Highs()
-                ctypes.CDLL(None).fflush(None)
-            finally:
-                os.dup2(saved, 1)
-                os.close(saved)
             _banner_diverted = True
     h.setOptionValue("output_flag", False)
     return h
