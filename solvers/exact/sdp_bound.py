@@ -210,9 +210,9 @@ def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
     best_h, best = cur[1], (u, cur[2], cur[3], t)
 
     def result(pruned: bool, bound: float | None = None) -> NodeBound:
-        bu, bz, bchol, bt = best
+        bu, bz, bchol, _ = best
         b = bar.certified(bu, bz, bchol) if bound is None else bound
-        return NodeBound(b, best_h, bu, bz, bt, its, pruned)
+        return NodeBound(b, best_h, bu, bz, t, its, pruned)
 
     if best_h >= target and (certified := bar.certified(*best[:3])) >= target:
         return result(True, certified)
