@@ -50,6 +50,16 @@ T_DECREASE = 0.5
 NEWTON_PER_T = 30
 ARMIJO = 0.25
 CENTRING = 1e-2
+UNCENTRED_SLACK = 1.0
+"""A node gives up after any Newton step whose ``h + UNCENTRED_SLACK · t · dim B`` is below its target.
+
+A centred point at ``t`` lies within ``t · dim B`` of the SDP value, so at slack 1 a node stops without
+centring once even a centred point's gap could not lift it to the target. This decides only when to
+branch, never the bound, which stays certified. Branch-and-bound trees (1 thread) took 8 632 Newton steps
+instead of 13 402 on six real d = 128 / synthetic d = 96 rows (and fewer nodes: 2 416 vs 2 584), 4 674
+instead of 6 447 on three synthetic 2:4 rows; real d = 192 rows 13.6 / 9.0 s instead of 22.0 / 13.8 s.
+Slack 1.5 took 10 190 steps; below 1 trees explode (the six rows were unfinished after 2 min at 0.7, 5 min at 0.5):
+nodes that a centred point would prune are branched, and so are their children."""
 
 
 @dataclass
@@ -199,7 +209,8 @@ def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
     """Maximise ``h(u)`` from a strictly feasible ``u`` at barrier weight ``t``; see the module docstring.
 
     Stops when the certified bound reaches ``target`` (``pruned``), when a centred
-    point shows the SDP value is below ``target`` (``h + 2·t·dim B < target``),
+    point shows the SDP value is below ``target`` (``h + 2·t·dim B < target``) or
+    any point after a Newton step has ``h + t·dim B < target`` (``UNCENTRED_SLACK``),
     when ``t·dim B < t_min·max(1, |h|)``, after ``max_iterations`` Newton steps, or
     once ``time.perf_counter()`` passes ``deadline``. The bound is certified in every case.
     Every group must have ``0 < k_g < |g|`` (the caller fixes the others).
@@ -251,6 +262,8 @@ def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
                         return result(True, certified)
             if decrement < CENTRING * t * max(bar.dim, 1):
                 break
+            if math.isfinite(target) and cur[1] + UNCENTRED_SLACK * t * bar.dim < target:
+                return result(False)
         if math.isfinite(target) and cur[1] + 2.0 * t * bar.dim < target:
             return result(False)
         if t * bar.dim < t_min * max(1.0, abs(cur[1])):
