@@ -149,8 +149,10 @@ def choose_branch(z: np.ndarray, diag: np.ndarray) -> int:
     on synthetic rows (d = 64, 96). With the barrier's later schedule (weight halved per
     centring, children at 2×) power 8 beat 5 on the six rows of the tuning set (real d = 128,
     synthetic d = 96: 2 584 vs 2 774 nodes, 12.3 vs 14.0 s); with the earlier schedule on a real
-    d = 192 row 8 took 2 801 nodes against 3 129 (12: 2 653 nodes, but 32.2 s against 36.0 s). Deciding the heaviest columns first fixes the largest
-    terms of ``zᵀqz`` near the root.
+    d = 192 row 8 took 2 801 nodes against 3 129, and 12 as few (2 653); on a real d = 256 row
+    powers 6 / 8 / 11 reached 2.0902 / 2.0911 / 2.0999 in 60 s (optimum 2.1924), level within
+    the noise. Deciding the heaviest columns first fixes the largest terms of ``zᵀqz`` near
+    the root.
     """
     zc = np.clip(z, 0.0, 1.0)
     return int(np.argmax(np.minimum(zc, 1.0 - zc) * diag ** BRANCH_POWER))
