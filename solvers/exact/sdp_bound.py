@@ -70,7 +70,7 @@ class NodeBound:
     h: float              # closed-form h(u) at the best u (not safeguarded)
     u: torch.Tensor       # [m] the multipliers reached (B(u) ≻ 0)
     z: torch.Tensor       # [m] minimiser of f_u on the affine set (fractional; branching hint)
-    t: float              # barrier weight reached
+    t: float              # barrier weight where the method stopped (a child restarts from it)
     iterations: int       # Newton steps taken
     pruned: bool          # stopped because ``bound ≥ target``
 
@@ -220,14 +220,14 @@ def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
     if cur is None:
         raise ValueError("sdp_bound needs a start with B(u) positive definite")
     its = 0
-    best_h, best = cur[1], (u, cur[2], cur[3], t)
+    best_h, best = cur[1], (u, cur[2], cur[3])  # multipliers, minimiser, Cholesky factor of the best h
 
     def result(pruned: bool, bound: float | None = None) -> NodeBound:
-        bu, bz, bchol, _ = best
+        bu, bz, bchol = best
         b = bar.certified(bu, bz, bchol) if bound is None else bound
         return NodeBound(b, best_h, bu, bz, t, its, pruned)
 
-    if best_h >= target and (certified := bar.certified(*best[:3])) >= target:
+    if best_h >= target and (certified := bar.certified(*best)) >= target:
         return result(True, certified)
     while True:
         for _ in range(NEWTON_PER_T):
@@ -255,9 +255,9 @@ def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
                 break
             u, cur = u + alpha * step, new
             if cur[1] > best_h:
-                best_h, best = cur[1], (u, cur[2], cur[3], t)
+                best_h, best = cur[1], (u, cur[2], cur[3])
                 if best_h >= target:
-                    certified = bar.certified(*best[:3])
+                    certified = bar.certified(*best)
                     if certified >= target:
                         return result(True, certified)
             if decrement < CENTRING * t * max(bar.dim, 1):
