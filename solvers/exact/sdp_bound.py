@@ -73,6 +73,7 @@ class NodeBound:
     t: float              # barrier weight where the method stopped (a child restarts from it)
     iterations: int       # Newton steps taken
     pruned: bool          # stopped because ``bound ≥ target``
+    chol: torch.Tensor    # [dim, dim] Cholesky factor of B(u) at ``u`` (children's bounds, :mod:`.sdp_children`)
 
 
 class GroupBasis:
@@ -225,7 +226,7 @@ def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
     def result(pruned: bool, bound: float | None = None) -> NodeBound:
         bu, bz, bchol = best
         b = bar.certified(bu, bz, bchol) if bound is None else bound
-        return NodeBound(b, best_h, bu, bz, t, its, pruned)
+        return NodeBound(b, best_h, bu, bz, t, its, pruned, bchol)
 
     if best_h >= target and (certified := bar.certified(*best)) >= target:
         return result(True, certified)

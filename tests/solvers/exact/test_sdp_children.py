@@ -1,0 +1,111 @@
+"""Children's bounds from the parent's multipliers (solvers.exact.sdp_children) and the fixing they drive in sdpbb."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from solvers import generate
+from solvers.exact import sdpbb
+from solvers.exact.rows import RowQP, row_problems
+from solvers.exact.sdp_bound import EPS, GroupBasis, initial_multipliers, sdp_bound
+from solvers.exact.sdp_children import certified_children, child_gains
+from solvers.exact.sdpbb import Search
+
+
+def _child_optima(q: np.ndarray, c: np.ndarray, groups, counts) -> np.ndarray:
+    """[m, 2]: min zᵀqz + 2cᵀz over the feasible 0/1 vectors with z_j = v, by enumeration (inf if none)."""
+    out = np.full((q.shape[0], 2), np.inf)
+    choices = [list(itertools.combinations(g.tolist(), k)) for g, k in zip(groups, counts)]
+    for pick in itertools.product(*choices):
+        z = np.zeros(q.shape[0])
+        for p in pick:
+            z[list(p)] = 1.0
+        value = z @ q @ z + 2 * c @ z
+        rows = np.arange(q.shape[0])
+        out[rows, z.astype(int)] = np.minimum(out[rows, z.astype(int)], value)
+    return out
+
+
+def _node_bound(q, c, groups, counts, newton_steps):
+    qt, ct = torch.from_numpy(q), torch.from_numpy(c)
+    gt = [torch.from_numpy(g) for g in groups]
+    u0 = initial_multipliers(qt, GroupBasis(q.shape[0], gt))
+    return qt, ct, gt, sdp_bound(qt, ct, gt, counts, u0, 1.0, max_iterations=newton_steps)
+
+
+def _all_children(q, c, groups, counts, newton_steps=400):
+    """Certified and closed-form bounds of every child, both [m, 2], and the node's bound."""
+    qt, ct, gt, res = _node_bound(q, c, groups, counts, newton_steps)
+    m = q.shape[0]
+    kmat, gain = child_gains(GroupBasis(m, gt), res.z, res.chol)
+    cols = torch.arange(m).repeat_interleave(2)
+    vals = torch.tensor([0, 1]).repeat(m)
+    certified = certified_children(qt, ct, gt, counts, res.u, res.z, res.chol, kmat, cols, vals)
+    return certified.reshape(m, 2).numpy(), (res.h + gain.T).numpy(), res
+
+
+@pytest.mark.parametrize("newton_steps", [4, 400])
+@pytest.mark.parametrize("nm", [False, True])
+def test_children_bounds_are_valid_and_match_the_closed_form(nm, newton_steps, random_node):
+    """Every child's certified bound is below its optimum by enumeration, at least the node's own
+    bound, and equal to ``h + (v − z̄_j)² / K_jj`` up to rounding; for a node stopped early (as the
+    search stops them) as for a converged one."""
+    lift = []
+    for seed in range(8):
+        q, c, groups, counts = random_node(seed, 12, nm)
+        certified, closed_form, res = _all_children(q, c, groups, counts, newton_steps)
+        optima = _child_optima(q, c, groups, counts)
+        scale = max(1.0, float(np.abs(optima[np.isfinite(optima)]).max()))
+        assert (certified <= optima + 1e-9 * scale).all(), seed
+        assert (certified >= res.bound - 1e-9 * scale).all(), seed
+        np.testing.assert_allclose(certified, closed_form, rtol=1e-7, atol=1e-7 * scale)
+        lift.append((certified.max() - res.bound) / (optima.min() - res.bound))
+    if newton_steps == 4:
+        # a node stopped early has a child bounded above the node's optimum: with the incumbent at the
+        # optimum, that child is closed and its column fixed
+        assert min(lift) > 1.0, lift
+
+
+def test_children_bounds_survive_a_few_ulps_of_rounding(random_node):
+    """A different CPU rounds q differently: the certified bounds move by rounding only, never above an optimum."""
+    q, c, groups, counts = random_node(2, 12, False)
+    rng = np.random.default_rng(0)
+    shaken = q * (1 + 4 * EPS * rng.choice([-1.0, 1.0], size=q.shape))
+    shaken = (shaken + shaken.T) / 2
+    base, _, _ = _all_children(q, c, groups, counts)
+    moved, _, _ = _all_children(shaken, c, groups, counts)
+    optima = _child_optima(shaken, c, groups, counts)
+    assert (moved <= optima + 1e-9).all()
+    np.testing.assert_allclose(moved, base, rtol=1e-6, atol=1e-9)
+
+
+def _row(d: int, seed: int, pattern: str = "per-row") -> RowQP:
+    row = row_problems(generate(family="small", d_in=d, d_out=1, seed=seed, pattern=pattern), None)[0]
+    return RowQP(row.row, row.q, row.scale, row.groups, row.counts, None)
+
+
+@pytest.mark.parametrize("pattern", ["per-row", "2:4"])
+def test_fixing_closes_nodes_without_changing_the_optimum(pattern, monkeypatch):
+    """The same rows with the children's bounds screened out (no fixing, plain branching) take more
+    nodes and prove the same objective."""
+    fixed, plain = [], []
+    for seed in range(3):
+        row = _row(48, seed, pattern)
+        fixed.append(Search(row, 1e-6, None, None).run())
+    with monkeypatch.context() as patch:
+        patch.setattr(sdpbb, "child_gains", lambda basis, z, chol: _no_gain(basis, z, chol))
+        for seed in range(3):
+            plain.append(Search(_row(48, seed, pattern), 1e-6, None, None).run())
+    for a, b in zip(fixed, plain):
+        assert a.proved and b.proved
+        assert a.objective == pytest.approx(b.objective, rel=2e-6)
+    assert sum(a.nodes for a in fixed) < sum(b.nodes for b in plain)
+
+
+def _no_gain(basis, z, chol):
+    kmat, gain = child_gains(basis, z, chol)
+    return kmat, torch.full_like(gain, -torch.inf)
