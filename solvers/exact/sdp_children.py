@@ -43,21 +43,45 @@ def child_gains(basis: GroupBasis, z: torch.Tensor, chol: torch.Tensor) -> tuple
     return kmat, gain
 
 
+def pair_gains(kmat: torch.Tensor, z: torch.Tensor, column: int, value: int) -> torch.Tensor:
+    """``gain[w, i]`` [2, m] of fixing ``z_i = w`` in the child ``z_column = value``, both from the parent.
+
+    The minimum of ``(y−ȳ)ᵀB(y−ȳ)`` with two coordinates fixed is ``δᵀ K_P⁻¹ δ`` with
+    ``δ = (value − z̄_j, w − z̄_i)`` and ``K_P`` the 2×2 block of ``K`` on ``(j, i)``; it
+    includes the child's own gain. Entries with ``i = j`` (or a singular block) are 0.
+    """
+    kjj, kii, kij = kmat[column, column], torch.diagonal(kmat), kmat[column]
+    det = kjj * kii - kij * kij
+    dj = value - z[column]
+    out = []
+    for w in (0.0, 1.0):
+        di = w - z
+        out.append((dj * dj * kii - 2 * dj * di * kij + di * di * kjj) / det)
+    gain = torch.stack(out)
+    gain[:, column] = 0.0
+    return torch.where(det.unsqueeze(0) > 1e-12 * kjj * kii, gain, torch.zeros_like(gain))
+
+
 def certified_children(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], counts: list[int],
                        u: torch.Tensor, z: torch.Tensor, chol: torch.Tensor, kmat: torch.Tensor,
                        columns: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Certified lower bounds of the children ``z_columns[i] = values[i]`` (one per entry), as [n] float64.
+    """Certified lower bounds of the children ``z_columns[i] = values[i]``, as [n] float64.
 
-    Each is the Frank–Wolfe minorant of ``f_u`` at the child's minimiser (module docstring),
-    over the child's polytope: ``w_j = v``, ``w ∈ [0,1]^m``, ``Σ_g w = k_g``.
+    ``columns`` and ``values`` are [n] (one fixed column per child) or [n, r] (r distinct
+    columns per child). Each bound is the Frank–Wolfe minorant of ``f_u`` at the child's
+    minimiser ``z̄ + K_{:,J} K_JJ⁻¹ (v − z̄_J)`` (module docstring), over the child's
+    polytope: ``w_J = v``, ``w ∈ [0,1]^m``, ``Σ_g w = k_g``.
     """
+    if columns.dim() == 1:
+        columns, values = columns.unsqueeze(1), values.unsqueeze(1)
     n = columns.shape[0]
     if n == 0:
         return torch.empty(0, dtype=torch.float64, device=q.device)
     vals = values.to(torch.float64)
-    step = (vals - z[columns]) / torch.diagonal(kmat)[columns]
-    points = z.unsqueeze(1) + kmat[:, columns] * step.unsqueeze(0)          # [m, n] child minimisers
-    cols = torch.arange(n, device=q.device)
+    block = kmat[columns.unsqueeze(2), columns.unsqueeze(1)]                      # [n, r, r]
+    step = torch.linalg.solve(block, (vals - z[columns]).unsqueeze(2)).squeeze(2)  # [n, r]
+    points = z.unsqueeze(1) + torch.einsum("mnr,nr->mn", kmat[:, columns], step)  # [m, n] child minimisers
+    cols = torch.arange(n, device=q.device).unsqueeze(1).expand_as(columns)
     points[columns, cols] = vals
     lin = (u + 2 * c).unsqueeze(1)
     az = q @ points - u.unsqueeze(1) * points
@@ -73,19 +97,20 @@ def _child_linear_min(grad: torch.Tensor, groups: list[torch.Tensor], counts: li
                       columns: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """``min gradᵀ w`` over each child's polytope, one child per column of ``grad`` [m, n].
 
-    Per group the ``k`` smallest entries; in the fixed column's group that column is
-    left out and, when it is fixed to 1, counted once and the group takes ``k − 1`` others.
+    Per group the ``k`` smallest entries; the fixed columns are left out, each fixed to 1 is
+    counted once, and its group takes one entry fewer.
     """
     n = grad.shape[1]
-    cols = torch.arange(n, device=grad.device)
-    total = values * grad[columns, cols]
+    cols = torch.arange(n, device=grad.device).unsqueeze(1).expand_as(columns)
+    total = (values * grad[columns, cols]).sum(1)
     masked = grad.clone()
     masked[columns, cols] = torch.inf
+    ones = values > 0.5
     for g, k in zip(groups, counts):
-        inside = (columns.unsqueeze(1) == g.unsqueeze(0)).any(1)               # [n] the fixed column is in g
-        take = torch.full((n,), k, dtype=torch.long, device=grad.device) - (inside & (values > 0.5)).long()
+        inside = (columns.unsqueeze(2) == g.view(1, 1, -1)).any(2)             # [n, r] fixed column in g
+        take = k - (inside & ones).sum(1)
         ordered = torch.sort(masked[g], dim=0).values
         sums = torch.cat([torch.zeros(1, n, dtype=grad.dtype, device=grad.device),
                           torch.cumsum(ordered, 0)])
-        total = total + sums[take, cols]
+        total = total + sums[take, cols[:, 0]]
     return total

@@ -21,8 +21,10 @@ is solved by a best-first branch-and-bound:
   multipliers (:mod:`solvers.exact.sdp_children`, a rank-one update of the node's
   minimiser, certified by Frank–Wolfe); a child whose bound reaches the target is
   closed, so its column takes the other value in both children (reduced-cost fixing).
-  On six trees (real d = 128, synthetic d = 96, seeds 0–2, 1 thread) this took 1 137
-  nodes instead of 2 416 (3.1 s instead of 7.8 s). An earlier try, before the barrier's
+  Each child then fixes the columns whose pair with the branching column is closed
+  (``PAIR_FIXING``, a rank-two update). On six trees (real d = 128, synthetic d = 96,
+  seeds 0–2, 1 thread) one-column fixing took 1 137 nodes instead of 2 416 (3.1 s
+  instead of 7.8 s), and the pairs 825 nodes (3 534 Newton steps instead of 4 586). An earlier try, before the barrier's
   fix and retuning of 2026-11-30, gained nothing at d = 128 (README, *Exact solvers*).
   The gains need a node stopped short of the SDP optimum: there ``B`` turns singular,
   ``K_jj`` grows without bound and the gains vanish (``tests/solvers/exact/test_sdp_children.py``
@@ -68,7 +70,7 @@ import torch
 from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows, solver_threads
 from solvers.exact.rows import RowOutcome, RowQP, diagonal_start
 from solvers.exact.sdp_bound import GroupBasis, NodeBound, initial_multipliers, sdp_bound
-from solvers.exact.sdp_children import certified_children, child_gains
+from solvers.exact.sdp_children import certified_children, child_gains, pair_gains
 from solvers.registration import register_solver
 
 FREE, KEEP, PRUNE = -1, 0, 1
@@ -148,6 +150,8 @@ def swap_descent(q: np.ndarray, z: np.ndarray, groups: list[np.ndarray], max_swa
     return z, float(zf @ q @ zf)
 
 
+PAIR_FIXING = True
+"""Whether a child fixes the columns whose pair with the branching column the parent closes (module docstring)."""
 BRANCH_POWER = 8
 """Branching score ``min(z_j, 1 − z_j) · q_jj^BRANCH_POWER`` (see :func:`choose_branch`)."""
 
@@ -264,16 +268,7 @@ class RowBounder:
         screened = torch.nonzero((res.bound + gain >= local - 1e-9 * abs(local)).T)  # [n, 2]: column, value
         cols, vals = screened[:, 0], screened[:, 1]
         lbs = certified_children(q_ss, lin, sub_groups, sub_counts, res.u, res.z, res.chol, kmat, cols, vals)
-        lbs = lbs.numpy() + const
-        shut = lbs >= target
-        closed = float(lbs[shut].min()) if shut.any() else None
-        fix = node.fix.copy()
-        for j, v in zip(cols.numpy()[shut], vals.numpy()[shut]):
-            other = KEEP if v == 1 else PRUNE                   # z_j = 1 means pruned
-            if fix[free[j]] not in (FREE, other):
-                return Expansion([], closed, candidate)       # both children of column j are closed
-            fix[free[j]] = other
-        fix = propagate(fix, self.groups, self.counts)
+        fix, closed = self.exclude(node.fix, free[cols.numpy()], vals.numpy(), lbs.numpy() + const, target)
         if fix is None:
             return Expansion([], closed, candidate)
         if not (fix == FREE).any():                           # the fixings leave one mask
@@ -296,8 +291,54 @@ class RowBounder:
             if lb >= target:
                 closed = float(lb) if closed is None else min(closed, float(lb))
                 continue
+            if PAIR_FIXING:
+                child, shut_bound = self.fix_in_child(child, free, pick, int(value == PRUNE), kmat, res, q_ss, lin,
+                                                      sub_groups, sub_counts, const, target)
+                if shut_bound is not None:
+                    closed = shut_bound if closed is None else min(closed, shut_bound)
+                if child is None:
+                    continue
             children.append(Node(max(bound, float(lb)), 0, child, u_full, max(res.t * CHILD_T_FACTOR, 1e-8)))
         return Expansion(children, closed, candidate)
+
+    def fix_in_child(self, child: np.ndarray, free: np.ndarray, pick: int, value: int, kmat: torch.Tensor,
+                     res: NodeBound, q_ss, lin, sub_groups, sub_counts, const: float, target: float):
+        """Fix the child's columns whose pair with the branching column the parent's multipliers close.
+
+        Returns ``(child, closed)``: the child's fixing (None when nothing of it is left) and the
+        smallest certified bound of what was cut away (None when nothing was).
+        """
+        local = target - const
+        gain = pair_gains(kmat, res.z, pick, value)
+        screen = (res.bound + gain >= local - 1e-9 * abs(local)) & torch.from_numpy(child[free] == FREE)
+        screen[:, pick] = False
+        hits = torch.nonzero(screen.T)                                       # [n, 2]: column, value
+        if not len(hits):
+            return child, None
+        columns = torch.stack([torch.full_like(hits[:, 0], pick), hits[:, 0]], 1)
+        values = torch.stack([torch.full_like(hits[:, 1], value), hits[:, 1]], 1)
+        lbs = certified_children(q_ss, lin, sub_groups, sub_counts, res.u, res.z, res.chol, kmat, columns, values)
+        return self.exclude(child, free[hits[:, 0].numpy()], hits[:, 1].numpy(), lbs.numpy() + const, target)
+
+    def exclude(self, fix: np.ndarray, columns: np.ndarray, values: np.ndarray, bounds: np.ndarray,
+                target: float) -> tuple[np.ndarray | None, float | None]:
+        """Cut away the parts ``z_columns[i] = values[i]`` whose certified ``bounds[i]`` reach ``target``.
+
+        Each such column takes the other value (``z = 1`` means pruned), then the group sums
+        propagate. Returns the new fixing (None when nothing is left: a column lost both
+        values, or a group its count) and the smallest bound cut away (None when none was).
+        """
+        shut = bounds >= target
+        if not shut.any():
+            return fix, None
+        closed = float(bounds[shut].min())
+        fix = fix.copy()
+        for column, value in zip(columns[shut], values[shut]):
+            other = KEEP if value == 1 else PRUNE
+            if fix[column] not in (FREE, other):
+                return None, closed
+            fix[column] = other
+        return propagate(fix, self.groups, self.counts), closed
 
 
 class Search:
