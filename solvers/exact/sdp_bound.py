@@ -198,7 +198,7 @@ class _Barrier:
         self.c2 = 2 * c
 
     def evaluate(self, u: torch.Tensor, t: float):
-        """``(φ_t, h, z, chol)`` or None when ``B(u)`` is not positive definite."""
+        """``(φ_t, h, z, chol, log det B)`` or None when ``B(u)`` is not positive definite."""
         b = self.basis.minus_diag(self.b_q, u)
         chol, info = torch.linalg.cholesky_ex(b)
         if info.item() != 0:
@@ -209,7 +209,7 @@ class _Barrier:
         z = self.z0 + self.basis.lift(y)
         h = (self.z0 @ az0 + (u + self.c2) @ self.z0 + g @ y).item()
         logdet = 2.0 * torch.log(torch.diagonal(chol)).sum().item()
-        return h + t * logdet, h, z, chol
+        return h + t * logdet, h, z, chol, logdet
 
     def certified(self, u: torch.Tensor, z: torch.Tensor, chol: torch.Tensor) -> float:
         """Frank–Wolfe lower bound at ``z`` with the rounding margin (module docstring)."""
@@ -253,7 +253,7 @@ def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
         for _ in range(NEWTON_PER_T):
             if its >= max_iterations or (deadline is not None and time.perf_counter() > deadline):
                 return result(False)
-            phi, h, z, chol = cur
+            phi, h, z, chol, _ = cur
             kmat = bar.basis.sandwich(torch.cholesky_inverse(chol))
             grad = z - z * z - t * torch.diagonal(kmat)
             s = 1.0 - 2.0 * z
@@ -289,4 +289,4 @@ def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
         if t * bar.dim < t_min * max(1.0, abs(cur[1])):
             return result(False)
         t *= T_DECREASE
-        cur = bar.evaluate(u, t)
+        cur = (cur[1] + t * cur[4],) + cur[1:]  # the same u: only φ's barrier term changes
