@@ -1,4 +1,4 @@
-"""Certified bounds of a node's children from the parent's multipliers (variable fixing, branching).
+"""Certified bounds of a node's children from the node's own multipliers (for fixing columns).
 
 At a node, :func:`solvers.exact.sdp_bound.sdp_bound` returns multipliers ``u``
 with ``B(u) = Nᵀ (q − diag u) N ≻ 0`` and the minimiser ``z̄`` of the convex
@@ -11,18 +11,19 @@ affine set by one hyperplane; ``f_u`` is still convex there, and its minimum is
 reached at ``z̄ + (v − z̄_j) / K_jj · K e_j`` (the minimum of ``(y−ȳ)ᵀB(y−ȳ)`` on the
 hyperplane ``a_jᵀ(y−ȳ) = v − z̄_j``, ``a_j = Nᵀe_j``). Since ``f_u`` equals the row's
 objective on binary points, ``h_j(v)`` bounds the child from below without solving it.
-
-Two uses: a child whose bound reaches the pruning target need not be opened, so its
-column is fixed to the other value in every descendant (*reduced-cost fixing*, as in
-branch-and-bound on the quadratic convex reformulation); and the column whose weaker
-child bound is largest is a good one to branch on.
+With several columns ``J`` fixed to ``v_J`` (``δ = v_J − z̄_J``) the minimum is
+``h + δᵀ K_JJ⁻¹ δ`` at ``z̄ + K_{:,J} K_JJ⁻¹ δ``, and one more column's gain comes from
+the Schur complement ``K − K_{:,J} K_JJ⁻¹ K_{J,:}`` (:func:`conditioned`). A child whose
+bound reaches the pruning target need not be opened (:mod:`solvers.exact.sdpbb_fixing`).
 
 The closed form only screens. A bound that closes a child is certified like the
 node's own bound (:meth:`solvers.exact.sdp_bound._Barrier.certified`): the
 Frank–Wolfe minorant ``f_u(z') + min_w ∇f_u(z')ᵀ(w − z')`` at the child's computed
 minimiser ``z'`` over the child's box and group sums, minus the same rounding margin.
-At the exact minimiser the linear term vanishes, so the certified value is ``h_j(v)``
-up to rounding. Units: those of ``q``. Float64 torch on the device of ``q``.
+At the exact minimiser the linear term vanishes, so the certified value is the closed
+form up to rounding. The minorant needs ``z'`` in the child's affine set, so
+:func:`certified_points` sets the fixed entries and restores each group's sum first.
+Units: those of ``q``. Float64 torch on the device of ``q``.
 """
 
 from __future__ import annotations
@@ -43,25 +44,6 @@ def child_gains(basis: GroupBasis, z: torch.Tensor, chol: torch.Tensor) -> tuple
     return kmat, gain
 
 
-def pair_gains(kmat: torch.Tensor, z: torch.Tensor, column: int, value: int) -> torch.Tensor:
-    """``gain[w, i]`` [2, m] of fixing ``z_i = w`` in the child ``z_column = value``, both from the parent.
-
-    The minimum of ``(y−ȳ)ᵀB(y−ȳ)`` with two coordinates fixed is ``δᵀ K_P⁻¹ δ`` with
-    ``δ = (value − z̄_j, w − z̄_i)`` and ``K_P`` the 2×2 block of ``K`` on ``(j, i)``; it
-    includes the child's own gain. Entries with ``i = j`` (or a singular block) are 0.
-    """
-    kjj, kii, kij = kmat[column, column], torch.diagonal(kmat), kmat[column]
-    det = kjj * kii - kij * kij
-    dj = value - z[column]
-    out = []
-    for w in (0.0, 1.0):
-        di = w - z
-        out.append((dj * dj * kii - 2 * dj * di * kij + di * di * kjj) / det)
-    gain = torch.stack(out)
-    gain[:, column] = 0.0
-    return torch.where(det.unsqueeze(0) > 1e-12 * kjj * kii, gain, torch.zeros_like(gain))
-
-
 def certified_children(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], counts: list[int],
                        u: torch.Tensor, z: torch.Tensor, chol: torch.Tensor, kmat: torch.Tensor,
                        columns: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -79,10 +61,46 @@ def certified_children(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tens
         return torch.empty(0, dtype=torch.float64, device=q.device)
     vals = values.to(torch.float64)
     block = kmat[columns.unsqueeze(2), columns.unsqueeze(1)]                      # [n, r, r]
-    step = torch.linalg.solve(block, (vals - z[columns]).unsqueeze(2)).squeeze(2)  # [n, r]
+    step, info = torch.linalg.solve_ex(block, (vals - z[columns]).unsqueeze(2))
+    step = torch.where((info == 0).unsqueeze(1), step.squeeze(2), torch.zeros_like(vals))  # [n, r]; 0: weaker, valid
     points = z.unsqueeze(1) + torch.einsum("mnr,nr->mn", kmat[:, columns], step)  # [m, n] child minimisers
+    return certified_points(q, c, groups, counts, u, chol, points, columns, values)
+
+
+def conditioned(kmat: torch.Tensor, z: torch.Tensor, columns: torch.Tensor, values: torch.Tensor):
+    """``(z_J, K_J, lift)`` of the child ``z_J = v``: its minimiser ``z̄ + K_{:,J} K_JJ⁻¹ (v − z̄_J)``,
+    the Schur complement ``K − K_{:,J} K_JJ⁻¹ K_{J,:}`` and the lift ``δᵀ K_JJ⁻¹ δ`` of its bound."""
+    delta = values.to(torch.float64) - z[columns]
+    kcj = kmat[:, columns]
+    sol, info = torch.linalg.solve_ex(kmat[columns][:, columns], torch.cat([delta.unsqueeze(1), kcj.T], 1))
+    if info.item() != 0 or not torch.isfinite(sol).all():
+        return None
+    return z + kcj @ sol[:, 0], kmat - kcj @ sol[:, 1:], float(delta @ sol[:, 0])
+
+
+def certified_points(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], counts: list[int],
+                     u: torch.Tensor, chol: torch.Tensor, points: torch.Tensor, columns: torch.Tensor,
+                     values: torch.Tensor) -> torch.Tensor:
+    """Frank–Wolfe bounds of ``f_u`` at ``points`` [m, n] over the children ``z_columns[i] = values[i]`` ([n, r]).
+
+    The minorant needs each point in its child's affine set (then ``w − point`` is a direction
+    on which ``f_u`` is convex): the fixed entries are set to their values and each group's
+    sum is restored on its other members, so a point computed inaccurately (a nearly singular
+    ``K_JJ``) gives a weaker bound, never an invalid one; a non-finite point gives −inf.
+    """
+    n = columns.shape[0]
+    vals = values.to(torch.float64)
+    points = points.clone()
     cols = torch.arange(n, device=q.device).unsqueeze(1).expand_as(columns)
     points[columns, cols] = vals
+    movable = torch.ones_like(points, dtype=torch.bool)
+    movable[columns, cols] = False
+    for g, k in zip(groups, counts):
+        free_in_g = movable[g].sum(0)                                         # [n]
+        residual = (k - points[g].sum(0)) / free_in_g.clamp_min(1)
+        points[g] += movable[g] * residual.unsqueeze(0)
+    finite = torch.isfinite(points).all(0)
+    points = torch.where(finite.unsqueeze(0), points, torch.zeros_like(points))
     lin = (u + 2 * c).unsqueeze(1)
     az = q @ points - u.unsqueeze(1) * points
     grad = 2 * az + lin
@@ -90,7 +108,8 @@ def certified_children(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tens
     linear = _child_linear_min(grad, groups, counts, columns, vals) - (grad * points).sum(0)
     norm_b = (chol * chol).sum().item()
     m = q.shape[0]
-    return value + linear - m * m * EPS * 8 * (norm_b + 1.0)
+    bounds = value + linear - m * m * EPS * 8 * (norm_b + 1.0)
+    return torch.where(finite, bounds, torch.full_like(bounds, -torch.inf))
 
 
 def _child_linear_min(grad: torch.Tensor, groups: list[torch.Tensor], counts: list[int],

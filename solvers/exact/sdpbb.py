@@ -17,21 +17,25 @@ is solved by a best-first branch-and-bound:
 * **incumbent** = the warm start, improved at every branched node by rounding
   the SDP minimiser (the largest ``z_j`` of each group) followed by optimal
   1-swap descent within groups.
-* **fixing**: a node that is branched first bounds each one-column child from its own
-  multipliers (:mod:`solvers.exact.sdp_children`, a rank-one update of the node's
-  minimiser, certified by Frank–Wolfe); a child whose bound reaches the target is
-  closed, so its column takes the other value in both children (reduced-cost fixing).
-  Each child then fixes the columns whose pair with the branching column is closed
-  (``PAIR_FIXING``, a rank-two update). On six trees (real d = 128, synthetic d = 96,
-  seeds 0–2, 1 thread) one-column fixing took 1 137 nodes instead of 2 416 (3.1 s
-  instead of 7.8 s), and the pairs 825 nodes (3 534 Newton steps instead of 4 586). An earlier try, before the barrier's
-  fix and retuning of 2026-11-30, gained nothing at d = 128 (README, *Exact solvers*).
-  The gains need a node stopped short of the SDP optimum: there ``B`` turns singular,
-  ``K_jj`` grows without bound and the gains vanish (``tests/solvers/exact/test_sdp_children.py``
-  compares 4 and 400 Newton steps); nodes now stop early (``sdp_bound.UNCENTRED_SLACK``).
+* **fixing** (:mod:`solvers.exact.sdpbb_fixing`): a node that is branched first bounds
+  each one-column child from its own multipliers (:mod:`solvers.exact.sdp_children`, a
+  rank-one update of the node's minimiser, certified by Frank–Wolfe); a child whose
+  bound reaches the target is closed, so its column takes the other value in both
+  children (reduced-cost fixing). Each child of the branching column then fixes, in
+  rounds, the columns whose bound conditioned on everything it fixes reaches the target
+  (``sdpbb_fixing.CHILD_ROUNDS``). Six trees (real d = 128, synthetic d = 96, seeds
+  0–2, 1 thread) took 2 416 nodes without fixing, 1 137 with the node's fixing, 825
+  with one round in the children and 456 with up to eight (8 632 / 4 586 / 3 534 / 2 478
+  Newton steps); real d = 256 seed 0 on one thread took 23 151 / 17 132 / 7 099 nodes.
+  An earlier try of the node's fixing, before the barrier's fix and retuning of
+  2026-11-30, gained nothing at d = 128 (README, *Exact solvers*). The gains need a node
+  stopped short of the SDP optimum: there ``B`` turns singular, ``K_jj`` grows without
+  bound and the gains vanish (``tests/solvers/exact/test_sdp_children.py`` compares 4
+  and 400 Newton steps); nodes now stop early (``sdp_bound.UNCENTRED_SLACK``).
 * **branching** on the free column maximising ``min(z_j, 1 − z_j) · q_jj⁸``
   (fractional and heavy; :func:`choose_branch`). Branching on the largest smaller
-  child bound instead took 75 084 nodes on the six trees.
+  child bound instead took 75 084 nodes on the six trees (with the node's fixing only),
+  and on the most fixings in the children 18 675.
 
 The row is ``proved`` when no open node has a bound below the target; the
 reported bound is then the smallest bound of any closed node (≥ the target),
@@ -70,10 +74,10 @@ import torch
 from solvers.exact.row_pool import exact_setting_types, exact_settings, solve_rows, solver_threads
 from solvers.exact.rows import RowOutcome, RowQP, diagonal_start
 from solvers.exact.sdp_bound import GroupBasis, NodeBound, initial_multipliers, sdp_bound
-from solvers.exact.sdp_children import certified_children, child_gains, pair_gains
+from solvers.exact.sdp_children import certified_children, child_gains
+from solvers.exact.sdpbb_fixing import FREE, KEEP, PRUNE, BoundedNode, fix_at_node, fix_in_child, propagate
 from solvers.registration import register_solver
 
-FREE, KEEP, PRUNE = -1, 0, 1
 CHILD_T_FACTOR = 2.0
 """A child restarts its barrier at ``CHILD_T_FACTOR ×`` the parent's final weight.
 
@@ -101,21 +105,6 @@ class Expansion:
     children: list[Node]
     closed: float | None = None                           # the node's bound when it was closed (pruned / leaf)
     candidate: tuple[np.ndarray, float] | None = None     # a feasible 0/1 vector (True = pruned) and its value
-
-
-def propagate(fix: np.ndarray, groups: list[np.ndarray], counts: list[int]) -> np.ndarray | None:
-    """Fix what the group sums force; None when a group can no longer reach its count."""
-    fix = fix.copy()
-    for g, c in zip(groups, counts):
-        f = fix[g]
-        pruned, free = int((f == PRUNE).sum()), int((f == FREE).sum())
-        if pruned > c or pruned + free < c:
-            return None
-        if free and pruned == c:
-            fix[g[f == FREE]] = KEEP
-        elif free and pruned + free == c:
-            fix[g[f == FREE]] = PRUNE
-    return fix
 
 
 def swap_descent(q: np.ndarray, z: np.ndarray, groups: list[np.ndarray], max_swaps: int) -> tuple[np.ndarray, float]:
@@ -150,8 +139,6 @@ def swap_descent(q: np.ndarray, z: np.ndarray, groups: list[np.ndarray], max_swa
     return z, float(zf @ q @ zf)
 
 
-PAIR_FIXING = True
-"""Whether a child fixes the columns whose pair with the branching column the parent closes (module docstring)."""
 BRANCH_POWER = 8
 """Branching score ``min(z_j, 1 − z_j) · q_jj^BRANCH_POWER`` (see :func:`choose_branch`)."""
 
@@ -255,28 +242,23 @@ class RowBounder:
     def split(self, node: Node, free: np.ndarray, sub_groups: list[torch.Tensor], sub_counts: list[int],
               q_ss: torch.Tensor, lin: torch.Tensor, const: float, res: NodeBound, bound: float, target: float,
               candidate: tuple[np.ndarray, float]) -> Expansion:
-        """Fix every column one of whose children the parent's multipliers close, then branch.
+        """Fix what the node's multipliers close (:mod:`solvers.exact.sdpbb_fixing`), then branch.
 
-        The children's bounds come from :mod:`solvers.exact.sdp_children`: ``h + gain`` screens,
-        the Frank–Wolfe minorant certifies. A closed child's column is fixed to the other value
-        in every descendant, and the closed bound is reported (the smallest of them); a column
-        with both children closed closes the node. The two children of the branching column
-        start from the larger of the node's bound and their own certified bound.
+        A column with both children closed closes the node; the smallest bound of what was
+        cut away is reported as closed. The two children of the branching column start from
+        the larger of the node's bound and their own certified bound, each after its own
+        rounds of fixing.
         """
         kmat, gain = child_gains(GroupBasis(len(free), sub_groups), res.z, res.chol)
-        local = target - const
-        screened = torch.nonzero((res.bound + gain >= local - 1e-9 * abs(local)).T)  # [n, 2]: column, value
-        cols, vals = screened[:, 0], screened[:, 1]
-        lbs = certified_children(q_ss, lin, sub_groups, sub_counts, res.u, res.z, res.chol, kmat, cols, vals)
-        fix, closed = self.exclude(node.fix, free[cols.numpy()], vals.numpy(), lbs.numpy() + const, target)
+        bounded = BoundedNode(free, q_ss, lin, const, sub_groups, sub_counts, res, kmat, target)
+        fix, closed = fix_at_node(node.fix, bounded, gain, self.groups, self.counts)
         if fix is None:
             return Expansion([], closed, candidate)
         if not (fix == FREE).any():                           # the fixings leave one mask
             z = fix == PRUNE
             v = self.row.value(z)
             return Expansion([], v if closed is None else min(closed, v), min(candidate, (z, v), key=lambda x: x[1]))
-        allowed = fix[free] == FREE
-        pick = choose_branch(res.z.numpy(), self.diag[free], allowed)
+        pick = choose_branch(res.z.numpy(), self.diag[free], fix[free] == FREE)
         pair = certified_children(q_ss, lin, sub_groups, sub_counts, res.u, res.z, res.chol, kmat,
                                   torch.tensor([pick, pick]), torch.tensor([0, 1])).numpy() + const
         u_full = np.zeros(self.row.d) if node.u is None else node.u.copy()
@@ -286,59 +268,14 @@ class RowBounder:
             child = fix.copy()
             child[free[pick]] = value
             child = propagate(child, self.groups, self.counts)
-            if child is None:
-                continue
-            if lb >= target:
-                closed = float(lb) if closed is None else min(closed, float(lb))
-                continue
-            if PAIR_FIXING:
-                child, shut_bound = self.fix_in_child(child, free, pick, int(value == PRUNE), kmat, res, q_ss, lin,
-                                                      sub_groups, sub_counts, const, target)
-                if shut_bound is not None:
-                    closed = shut_bound if closed is None else min(closed, shut_bound)
-                if child is None:
-                    continue
-            children.append(Node(max(bound, float(lb)), 0, child, u_full, max(res.t * CHILD_T_FACTOR, 1e-8)))
+            cut = float(lb) if lb >= target else None
+            if child is not None and cut is None:
+                child, cut = fix_in_child(child, fix, bounded, self.groups, self.counts)
+            if cut is not None:
+                closed = cut if closed is None else min(closed, cut)
+            if child is not None and lb < target:
+                children.append(Node(max(bound, float(lb)), 0, child, u_full, max(res.t * CHILD_T_FACTOR, 1e-8)))
         return Expansion(children, closed, candidate)
-
-    def fix_in_child(self, child: np.ndarray, free: np.ndarray, pick: int, value: int, kmat: torch.Tensor,
-                     res: NodeBound, q_ss, lin, sub_groups, sub_counts, const: float, target: float):
-        """Fix the child's columns whose pair with the branching column the parent's multipliers close.
-
-        Returns ``(child, closed)``: the child's fixing (None when nothing of it is left) and the
-        smallest certified bound of what was cut away (None when nothing was).
-        """
-        local = target - const
-        gain = pair_gains(kmat, res.z, pick, value)
-        screen = (res.bound + gain >= local - 1e-9 * abs(local)) & torch.from_numpy(child[free] == FREE)
-        screen[:, pick] = False
-        hits = torch.nonzero(screen.T)                                       # [n, 2]: column, value
-        if not len(hits):
-            return child, None
-        columns = torch.stack([torch.full_like(hits[:, 0], pick), hits[:, 0]], 1)
-        values = torch.stack([torch.full_like(hits[:, 1], value), hits[:, 1]], 1)
-        lbs = certified_children(q_ss, lin, sub_groups, sub_counts, res.u, res.z, res.chol, kmat, columns, values)
-        return self.exclude(child, free[hits[:, 0].numpy()], hits[:, 1].numpy(), lbs.numpy() + const, target)
-
-    def exclude(self, fix: np.ndarray, columns: np.ndarray, values: np.ndarray, bounds: np.ndarray,
-                target: float) -> tuple[np.ndarray | None, float | None]:
-        """Cut away the parts ``z_columns[i] = values[i]`` whose certified ``bounds[i]`` reach ``target``.
-
-        Each such column takes the other value (``z = 1`` means pruned), then the group sums
-        propagate. Returns the new fixing (None when nothing is left: a column lost both
-        values, or a group its count) and the smallest bound cut away (None when none was).
-        """
-        shut = bounds >= target
-        if not shut.any():
-            return fix, None
-        closed = float(bounds[shut].min())
-        fix = fix.copy()
-        for column, value in zip(columns[shut], values[shut]):
-            other = KEEP if value == 1 else PRUNE
-            if fix[column] not in (FREE, other):
-                return None, closed
-            fix[column] = other
-        return propagate(fix, self.groups, self.counts), closed
 
 
 class Search:

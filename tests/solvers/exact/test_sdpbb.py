@@ -16,19 +16,8 @@ import torch
 from solvers import generate, solve
 from solvers.exact import sdpbb, sdpbb_pool
 from solvers.exact.rows import RowQP, row_problems
-from solvers.exact.sdpbb import KEEP, PRUNE, Search, propagate, sdpbb_row, swap_descent
+from solvers.exact.sdpbb import Search, sdpbb_row, swap_descent
 from solvers.exact.sdpbb_pool import expand_in_pool
-
-
-def test_propagate_fixes_what_the_counts_force():
-    groups, counts = [np.arange(0, 4), np.arange(4, 8)], [2, 2]
-    fix = np.full(8, -1, dtype=np.int8)
-    fix[[0, 1]] = PRUNE          # group 0 full: 2, 3 kept
-    fix[[4, 5]] = KEEP           # group 1 needs both of 6, 7
-    out = propagate(fix, groups, counts)
-    assert out.tolist() == [PRUNE, PRUNE, KEEP, KEEP, KEEP, KEEP, PRUNE, PRUNE]
-    fix[2] = PRUNE               # three pruned in a group of count 2
-    assert propagate(fix, groups, counts) is None
 
 
 def test_swap_descent_ends_one_swap_optimal(random_node):
