@@ -22,10 +22,11 @@ is solved by a best-first branch-and-bound:
   rank-one update of the node's minimiser, certified by Frank–Wolfe); a child whose
   bound reaches the target is closed, so its column takes the other value in both
   children (reduced-cost fixing). Each child of the branching column then fixes, in
-  rounds, the columns whose bound conditioned on everything it fixes reaches the target
+  rounds, the columns whose bound conditioned on everything it fixes below the node
+  (the node's own fixings included) reaches the target
   (``sdpbb_fixing.CHILD_ROUNDS``). Six trees (real d = 128, synthetic d = 96, seeds
   0–2, 1 thread) took 2 416 nodes without fixing, 1 137 with the node's fixing, 825
-  with one round in the children and 456 with up to eight (8 632 / 4 586 / 3 534 / 2 478
+  with one round in the children and 425 with up to eight (8 632 / 4 586 / 3 534 / 2 378
   Newton steps); real d = 256 seed 0 on one thread took 23 151 / 17 132 / 7 099 nodes.
   An earlier try of the node's fixing, before the barrier's fix and retuning of
   2026-11-30, gained nothing at d = 128 (README, *Exact solvers*). The gains need a node
@@ -270,7 +271,7 @@ class RowBounder:
             child = propagate(child, self.groups, self.counts)
             cut = float(lb) if lb >= target else None
             if child is not None and cut is None:
-                child, cut = fix_in_child(child, fix, bounded, self.groups, self.counts)
+                child, cut = fix_in_child(child, node.fix, bounded, self.groups, self.counts)
             if cut is not None:
                 closed = cut if closed is None else min(closed, cut)
             if child is not None and lb < target:

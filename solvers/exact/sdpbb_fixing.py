@@ -101,7 +101,8 @@ def fix_at_node(fix: np.ndarray, node: BoundedNode, gain: torch.Tensor, groups: 
 
 def fix_in_child(child: np.ndarray, fix: np.ndarray, node: BoundedNode, groups: list[np.ndarray],
                  counts: list[int]) -> tuple[np.ndarray | None, float | None]:
-    """Rounds of fixing inside ``child`` (a fixing below the node's ``fix``) from the node's multipliers.
+    """Rounds of fixing inside ``child`` (a fixing below ``fix``, the node's before its own fixing) from the
+    node's multipliers, conditioned on every column the child fixes that ``fix`` leaves free.
 
     Returns the child's fixing (None when its every part was closed) and the smallest
     certified bound cut away (None when nothing was).

@@ -55,7 +55,7 @@ def _row(d: int, seed: int, pattern: str = "per-row") -> RowQP:
 def test_fixing_closes_nodes_without_changing_the_optimum(pattern, monkeypatch):
     """The same rows without fixing, with one-column fixing, with one round in the children (the pairs
     with the branching column), and with up to eight rounds: each takes fewer nodes in all than the
-    one before and proves the same objective (here 264 / 126 / 91 / 63 nodes per row and 133 / 63 / 49 / 33 for
+    one before and proves the same objective (here 264 / 126 / 84 / 54 nodes per row and 133 / 63 / 40 / 29 for
     2:4 on three d = 48 rows)."""
     runs = {}
     for mode in ("none", "single", "pair", "rounds"):
