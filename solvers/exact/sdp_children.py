@@ -67,9 +67,11 @@ def certified_children(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tens
     return certified_points(q, c, groups, counts, u, chol, points, columns, values)
 
 
-def conditioned(kmat: torch.Tensor, z: torch.Tensor, columns: torch.Tensor, values: torch.Tensor):
+def conditioned(kmat: torch.Tensor, z: torch.Tensor, columns: torch.Tensor,
+                values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float] | None:
     """``(z_J, K_J, lift)`` of the child ``z_J = v``: its minimiser ``z̄ + K_{:,J} K_JJ⁻¹ (v − z̄_J)``,
-    the Schur complement ``K − K_{:,J} K_JJ⁻¹ K_{J,:}`` and the lift ``δᵀ K_JJ⁻¹ δ`` of its bound."""
+    the Schur complement ``K − K_{:,J} K_JJ⁻¹ K_{J,:}`` and the lift ``δᵀ K_JJ⁻¹ δ`` of its bound;
+    None when ``K_JJ`` is numerically singular."""
     delta = values.to(torch.float64) - z[columns]
     kcj = kmat[:, columns]
     sol, info = torch.linalg.solve_ex(kmat[columns][:, columns], torch.cat([delta.unsqueeze(1), kcj.T], 1))
