@@ -1,8 +1,12 @@
 """Calibration and held-out text: corpus, disjoint split, seeded windows, the recorded protocol.
 
-* **Corpus.** Default: CPython's own ``pydoc_data.topics`` (the values of its ``topics`` dict
-  joined with blank lines, ~465k characters, present on every Python). Or user text files
-  (UTF-8), concatenated with blank lines in the given order.
+* **Corpus.** Default: CPython's ``pydoc_data.topics`` (the values of its ``topics`` dict
+  joined with blank lines, 465 126 characters), read from the snapshot of CPython 3.11.7 shipped
+  in ``models/data/pydoc_topics.json.gz`` (licence: ``models/data/PYTHON_LICENSE.txt``), not from
+  the running interpreter: patch releases edit the text (Debian's 3.11.2 differs from 3.11.7), and
+  a different text gives different calibration windows, so a model-derived baseline written on
+  one Python would not match on another. Or user text files (UTF-8), concatenated with blank
+  lines in the given order.
 * **Split.** The corpus is tokenised once; the first ``1 − eval_fraction`` of the tokens are the
   calibration part, the last ``eval_fraction`` the held-out part. The two never overlap.
 * **Calibration windows.** ``nsamples`` windows of ``seqlen`` tokens whose start positions are
@@ -14,8 +18,11 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import random
 from dataclasses import asdict, dataclass
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -32,12 +39,11 @@ class Corpus:
 
 
 def load_corpus(paths: list[str] | None = None) -> Corpus:
-    """The default ``pydoc_data.topics`` corpus, or the given text files."""
+    """The default ``pydoc_data.topics`` corpus (the shipped CPython 3.11.7 snapshot), or the given text files."""
     if not paths:
-        from pydoc_data.topics import topics
-
-        text = "\n\n".join(topics.values()) if isinstance(topics, dict) else str(topics)
-        return Corpus(text, DEFAULT_SOURCE)
+        packed = resources.files("models").joinpath("data", "pydoc_topics.json.gz").read_bytes()
+        topics = json.loads(gzip.decompress(packed).decode("utf-8"))
+        return Corpus("\n\n".join(topics.values()), DEFAULT_SOURCE)
     parts = []
     for p in paths:
         path = Path(p)

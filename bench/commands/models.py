@@ -18,7 +18,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seqlen", type=int, default=256, help="tokens per calibration/evaluation window (default 256)")
     p.add_argument("--seed", type=int, default=0, help="seed for windows and solvers (default 0)")
     p.add_argument("--calib-text", action="append", default=None, metavar="FILE",
-                   help="UTF-8 text file(s) as corpus (repeatable; default: Python's pydoc_data.topics)")
+                   help="UTF-8 text file(s) as corpus (repeatable; default: CPython 3.11.7's pydoc_data.topics, shipped)")
     p.add_argument("--eval-fraction", type=float, default=0.1,
                    help="held-out share of the corpus tokens, taken from the end (default 0.1)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward batch (default 8)")

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import sys
+import types
+
 import pytest
 import torch
 
 from models.calibration import CalibrationError, eval_windows, load_corpus, sample_windows, split_tokens
+
+PYDOC_3_11_7_SHA256 = "71f2ff5d99bdc1f9c48c5c2353ad138201c5ca1c377e0226857ef8fa89b8bcee"
+
+
+def test_default_corpus_is_the_shipped_snapshot_whatever_the_interpreter(monkeypatch):
+    """The default text is CPython 3.11.7's pydoc topics on every Python: an interpreter whose
+    ``pydoc_data.topics`` differs (as Debian's 3.11.2 does) gets the same corpus, byte for byte."""
+    corpus = load_corpus()
+    assert len(corpus.text) == 465_126
+    assert hashlib.sha256(corpus.text.encode("utf-8")).hexdigest() == PYDOC_3_11_7_SHA256
+    other = types.ModuleType("pydoc_data.topics")
+    other.topics = {"a": "another patch release's text"}
+    monkeypatch.setitem(sys.modules, "pydoc_data.topics", other)
+    assert load_corpus().text == corpus.text
 
 
 def test_corpus_split_and_windows():
