@@ -39,9 +39,13 @@ def child_gains(basis: GroupBasis, z: torch.Tensor, chol: torch.Tensor) -> tuple
     ``chol`` is the Cholesky factor of ``B(u)``; ``z`` the minimiser ``z̄`` it gave.
     """
     kmat = basis.sandwich(torch.cholesky_inverse(chol))
+    return kmat, gains(kmat, z)
+
+
+def gains(kmat: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """``(v − z_j)² / K_jj`` as [2, m] (row v), for any minimiser ``z`` and its ``K`` (e.g. a Schur complement)."""
     kdiag = torch.diagonal(kmat).clamp_min(torch.finfo(torch.float64).tiny)
-    gain = torch.stack([z * z, (1.0 - z) * (1.0 - z)]) / kdiag
-    return kmat, gain
+    return torch.stack([z * z, (1.0 - z) * (1.0 - z)]) / kdiag
 
 
 def certified_children(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], counts: list[int],

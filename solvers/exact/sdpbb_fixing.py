@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from solvers.exact.sdp_bound import NodeBound
-from solvers.exact.sdp_children import certified_children, certified_points, conditioned
+from solvers.exact.sdp_children import certified_children, certified_points, conditioned, gains
 
 FREE, KEEP, PRUNE = -1, 0, 1
 CHILD_ROUNDS = 8
@@ -141,13 +141,11 @@ def _conditioned_round(child: np.ndarray, fix: np.ndarray, node: BoundedNode, gr
                                  fixed.unsqueeze(0), values.unsqueeze(0)).item() + node.const
         if whole >= node.target:
             return None, whole
-    kd = torch.diagonal(k_j).clamp_min(torch.finfo(torch.float64).tiny)
-    gain = torch.stack([z_j * z_j, (1 - z_j) * (1 - z_j)]) / kd
-    hits = torch.nonzero((node.screen(res.bound + lift + gain) & torch.from_numpy(sub == FREE)).T)
+    hits = torch.nonzero((node.screen(res.bound + lift + gains(k_j, z_j)) & torch.from_numpy(sub == FREE)).T)
     if not len(hits):
         return child, None
     cols, vals = hits[:, 0], hits[:, 1]
-    step = (vals.to(torch.float64) - z_j[cols]) / kd[cols]
+    step = (vals.to(torch.float64) - z_j[cols]) / torch.diagonal(k_j)[cols].clamp_min(torch.finfo(torch.float64).tiny)
     points = z_j.unsqueeze(1) + k_j[:, cols] * step.unsqueeze(0)       # the minimisers with one more column fixed
     columns = torch.cat([fixed.unsqueeze(0).expand(len(cols), -1), cols.unsqueeze(1)], 1)
     all_values = torch.cat([values.unsqueeze(0).expand(len(cols), -1), vals.unsqueeze(1)], 1)
