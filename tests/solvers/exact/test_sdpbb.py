@@ -35,6 +35,26 @@ def test_swap_descent_ends_one_swap_optimal(random_node):
                 assert other.astype(float) @ q @ other.astype(float) >= value * (1 - 1e-12) - 1e-15
 
 
+def test_improve_remembers_descents_without_sharing_them(monkeypatch):
+    """A repeated start gives the stored descent (one descent for two calls); the caller's copy can be
+    changed without changing what is stored, and a full memory is emptied rather than grown."""
+    row = _plain_row(24, 3)
+    bounder = sdpbb.RowBounder(row, 1e-6)
+    calls = []
+    monkeypatch.setattr(sdpbb, "swap_descent", lambda *a: calls.append(1) or swap_descent(*a))
+    start = np.zeros(24, dtype=bool)
+    start[:row.counts[0]] = True
+    first = bounder.improve(start)
+    first[0][:] = False
+    second = bounder.improve(start.copy())
+    assert len(calls) == 1 and second[0].sum() == row.counts[0]
+    np.testing.assert_array_equal(second[0], swap_descent(row.q, start, bounder.groups, 4 * 24)[0])
+    monkeypatch.setattr(sdpbb, "DESCENT_MEMORY", 1)
+    other = np.roll(start, 5)
+    bounder.improve(other)
+    assert len(calls) == 2 and list(bounder.descents) == [other.tobytes()]
+
+
 def _plain_row(d: int, seed: int, pattern: str = "per-row") -> RowQP:
     problem = generate(family="small", d_in=d, d_out=1, seed=seed, pattern=pattern)
     row = row_problems(problem, None)[0]
