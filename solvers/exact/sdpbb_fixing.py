@@ -134,19 +134,19 @@ def _conditioned_round(child: np.ndarray, fix: np.ndarray, node: BoundedNode, gr
     cond = conditioned(node.kmat, node.res.z, fixed, values)
     if cond is None:                                       # K_JJ numerically singular: fix nothing here
         return child, None
-    z_j, k_j, lift = cond
-    res = node.res
+    z_j, lift, res = cond.z, cond.lift, node.res
     if node.screen(torch.tensor(res.bound + lift)):
         whole = certified_points(node.q, node.lin, node.groups, node.counts, res.u, res.chol, z_j.unsqueeze(1),
                                  fixed.unsqueeze(0), values.unsqueeze(0)).item() + node.const
         if whole >= node.target:
             return None, whole
-    hits = torch.nonzero((node.screen(res.bound + lift + gains(k_j, z_j)) & torch.from_numpy(sub == FREE)).T)
+    k_diag = cond.diagonal()
+    hits = torch.nonzero((node.screen(res.bound + lift + gains(k_diag, z_j)) & torch.from_numpy(sub == FREE)).T)
     if not len(hits):
         return child, None
     cols, vals = hits[:, 0], hits[:, 1]
-    step = (vals.to(torch.float64) - z_j[cols]) / torch.diagonal(k_j)[cols].clamp_min(torch.finfo(torch.float64).tiny)
-    points = z_j.unsqueeze(1) + k_j[:, cols] * step.unsqueeze(0)       # the minimisers with one more column fixed
+    step = (vals.to(torch.float64) - z_j[cols]) / k_diag[cols].clamp_min(torch.finfo(torch.float64).tiny)
+    points = z_j.unsqueeze(1) + cond.columns(cols) * step.unsqueeze(0)  # the minimisers with one more column fixed
     columns = torch.cat([fixed.unsqueeze(0).expand(len(cols), -1), cols.unsqueeze(1)], 1)
     all_values = torch.cat([values.unsqueeze(0).expand(len(cols), -1), vals.unsqueeze(1)], 1)
     bounds = certified_points(node.q, node.lin, node.groups, node.counts, res.u, res.chol, points, columns,

@@ -142,9 +142,15 @@ def test_conditioned_children_are_valid_and_extend_the_pairs(nm, random_node):
         for fixed in ({seed: 1}, {seed: 0, seed + 5: 1}, {1: 1, 6: 0, 10: 0}):
             cols = torch.tensor(list(fixed))
             vals = torch.tensor(list(fixed.values()))
-            z_j, k_j, lift = conditioned(kmat, res.z, cols, vals)
+            cond = conditioned(kmat, res.z, cols, vals)
+            z_j, lift = cond.z, cond.lift
+            k_j = cond.columns(torch.arange(12))
+            schur = kmat - kmat[:, cols] @ torch.linalg.solve(kmat[cols][:, cols], kmat[cols])
+            torch.testing.assert_close(k_j, schur, rtol=1e-9, atol=1e-9 * float(kmat.abs().max()))
+            torch.testing.assert_close(cond.diagonal(), torch.diagonal(schur), rtol=1e-9,
+                                       atol=1e-9 * float(kmat.abs().max()))
             others = torch.tensor([i for i in range(12) if i not in fixed])
-            kd = torch.diagonal(k_j)[others]
+            kd = cond.diagonal()[others]
             gain = torch.stack([z_j[others] ** 2, (1 - z_j[others]) ** 2]) / kd
             if len(fixed) == 1:
                 torch.testing.assert_close(gain + lift, _pair_gain(kmat, res.z, seed, fixed[seed])[:, others],
