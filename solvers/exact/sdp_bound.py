@@ -162,6 +162,13 @@ class GroupBasis:
         return out
 
 
+def solve_with_factor(chol: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """``(L Lᵀ)⁻¹ rhs`` for a lower Cholesky factor ``L`` and a vector, by two triangular solves
+    (``torch.cholesky_solve`` did the same in about 3× the time for one vector at m ≈ 200, one thread)."""
+    half = torch.linalg.solve_triangular(chol, rhs.unsqueeze(1), upper=False)
+    return torch.linalg.solve_triangular(chol.mT, half, upper=True).squeeze(1)
+
+
 def start_point(m: int, groups: list[torch.Tensor], counts: list[int]) -> torch.Tensor:
     """``z0_j = k_g / |g|`` for ``j ∈ g``: a point of the affine set."""
     z0 = torch.zeros(m, dtype=torch.float64, device=groups[0].device)
@@ -205,7 +212,7 @@ class _Barrier:
             return None
         az0 = self.q_z0 - u * self.z0
         g = self.basis.t_vec(az0 + 0.5 * u + self.c)
-        y = -torch.cholesky_solve(g.unsqueeze(1), chol).squeeze(1)
+        y = -solve_with_factor(chol, g)
         z = self.z0 + self.basis.lift(y)
         h = (self.z0 @ az0 + (u + self.c2) @ self.z0 + g @ y).item()
         logdet = 2.0 * torch.log(torch.diagonal(chol)).sum().item()
@@ -257,12 +264,12 @@ def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
             kmat = bar.basis.sandwich(torch.cholesky_inverse(chol))
             grad = z - z * z - t * torch.diagonal(kmat)
             s = 1.0 - 2.0 * z
-            hess = kmat * torch.addr(kmat, s, s, beta=t, alpha=0.5)             # ½ D_s K D_s + t K∘K
+            hess = torch.addr(kmat, s, s, beta=t, alpha=0.5).mul_(kmat)          # ½ D_s K D_s + t K∘K
             torch.diagonal(hess).add_(1e-12 * (torch.diagonal(hess).mean() + 1e-30))  # a tiny ridge
             hc, info = torch.linalg.cholesky_ex(hess)
             if info.item() != 0:
                 break
-            step = torch.cholesky_solve(grad.unsqueeze(1), hc).squeeze(1)
+            step = solve_with_factor(hc, grad)
             decrement = (grad @ step).item()
             its += 1
             alpha, new = 1.0, None

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from solvers.exact.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
+from solvers.exact.sdp_bound import GroupBasis, initial_multipliers, sdp_bound, solve_with_factor
 
 
 @pytest.mark.parametrize("nm", [False, True])
@@ -121,3 +121,15 @@ def test_a_node_out_of_reach_gives_up_after_one_newton_step(random_node):
     assert res.bound <= full.bound + 1e-12                  # still a certified (weaker) lower bound
     centred = sdp_bound(qt, ct, gt, counts, u0, 1.0, max_iterations=1)
     assert res.bound == centred.bound                        # the same single step
+
+
+def test_solve_with_factor_matches_cholesky_solve():
+    """Two triangular solves give ``cholesky_solve``'s answer (the barrier's Newton step and minimiser)."""
+    gen = torch.Generator().manual_seed(0)
+    for m in (1, 7, 64):
+        a = torch.randn(m, m + 3, dtype=torch.float64, generator=gen)
+        chol = torch.linalg.cholesky(a @ a.T + 1e-3 * torch.eye(m, dtype=torch.float64))
+        rhs = torch.randn(m, dtype=torch.float64, generator=gen)
+        x = solve_with_factor(chol, rhs)
+        torch.testing.assert_close(x, torch.cholesky_solve(rhs.unsqueeze(1), chol).squeeze(1), rtol=1e-10, atol=0)
+        torch.testing.assert_close(chol @ (chol.T @ x), rhs, rtol=1e-8, atol=1e-8)
