@@ -29,7 +29,10 @@ from solvers.exact.sdp_children import certified_children, certified_points, con
 
 FREE, KEEP, PRUNE = -1, 0, 1
 CHILD_ROUNDS = 8
-"""Rounds of conditioned fixing in each child (:func:`fix_in_child`; see ``sdpbb``'s module docstring)."""
+"""Rounds of conditioned fixing in each child (:func:`fix_in_child`; see ``sdpbb``'s module docstring).
+
+Fewer rounds leave more nodes and more rounds fewer, at about the same time: real d = 192 seeds 0–2 on
+one thread took 15.9 / 15.8 / 16.0 s with 3 / 8 / 16 rounds (2 547 / 1 953 / 1 851 nodes)."""
 
 
 def propagate(fix: np.ndarray, groups: list[np.ndarray], counts: list[int]) -> np.ndarray | None:
