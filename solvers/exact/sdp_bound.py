@@ -164,7 +164,8 @@ class GroupBasis:
 
 def solve_with_factor(chol: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     """``(L Lᵀ)⁻¹ rhs`` for a lower Cholesky factor ``L`` and a vector, by two triangular solves
-    (``torch.cholesky_solve`` did the same in about 3× the time for one vector at m ≈ 200, one thread)."""
+    (``torch.cholesky_solve`` gave the same digits here in about 1.6× the time for one vector at m = 210,
+    one thread: 27 against 17 µs)."""
     half = torch.linalg.solve_triangular(chol, rhs.unsqueeze(1), upper=False)
     return torch.linalg.solve_triangular(chol.mT, half, upper=True).squeeze(1)
 

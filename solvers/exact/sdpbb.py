@@ -173,7 +173,8 @@ close in fewer nodes (median 55 at d = 64, README *Exact solvers*)."""
 
 
 DESCENT_MEMORY = 4096
-"""How many 1-swap descents a :class:`RowBounder` remembers (``d`` bytes each); all are forgotten when full."""
+"""How many 1-swap descents a :class:`RowBounder` remembers (about ``2·d`` bytes each, key and mask); all are
+forgotten when full."""
 
 
 class RowBounder:
