@@ -170,6 +170,14 @@ def solve_with_factor(chol: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
     return torch.linalg.solve_triangular(chol.mT, half, upper=True).squeeze(1)
 
 
+def rounding_margin(m: int, chol: torch.Tensor) -> float:
+    """What a Frank–Wolfe bound of ``f_u`` gives up for the curvature a successful Cholesky ``L`` of
+    ``B(u)`` can still hide: ``m · ε · ‖B‖_F`` per unit squared distance, distance² ≤ m, with a safety
+    factor 8 (``‖L‖_F² ≥ ‖B‖_F``). Used by the node's bound and by its children's (:mod:`.sdp_children`)."""
+    norm_b = (chol * chol).sum().item()
+    return m * m * EPS * 8 * (norm_b + 1.0)
+
+
 def start_point(m: int, groups: list[torch.Tensor], counts: list[int]) -> torch.Tensor:
     """``z0_j = k_g / |g|`` for ``j ∈ g``: a point of the affine set."""
     z0 = torch.zeros(m, dtype=torch.float64, device=groups[0].device)
@@ -226,9 +234,7 @@ class _Barrier:
         grad = 2 * az + lin
         value = (z @ az + lin @ z).item()
         bound = value + linear_min(grad, self.groups, self.counts) - (grad @ z).item()
-        norm_b = (chol * chol).sum().item()  # ‖L‖_F² ≥ ‖B‖_F
-        m = self.q.shape[0]
-        return bound - m * m * EPS * 8 * (norm_b + 1.0)
+        return bound - rounding_margin(self.q.shape[0], chol)
 
 
 def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], counts: list[int], u: torch.Tensor,

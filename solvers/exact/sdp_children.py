@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from solvers.exact.sdp_bound import EPS, GroupBasis
+from solvers.exact.sdp_bound import GroupBasis, rounding_margin
 
 
 def child_gains(basis: GroupBasis, z: torch.Tensor, chol: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,9 +137,7 @@ def certified_points(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor
     grad = 2 * az + lin
     value = (points * az).sum(0) + (lin * points).sum(0)
     linear = _child_linear_min(grad, groups, counts, columns, vals) - (grad * points).sum(0)
-    norm_b = (chol * chol).sum().item()
-    m = q.shape[0]
-    bounds = value + linear - m * m * EPS * 8 * (norm_b + 1.0)
+    bounds = value + linear - rounding_margin(q.shape[0], chol)
     return torch.where(finite, bounds, torch.full_like(bounds, -torch.inf))
 
 
