@@ -1,6 +1,6 @@
 """The whole-model pipeline: load once, calibrate, then prune with any solver and evaluate.
 
-Shared by ``maskbench prune``, ``python -m bench.prune_models`` and the runner's ``[[prune]]`` tasks
+Shared by ``maskbench prune``, ``python -m bench.studies.prune_models`` and the runner's ``[[prune]]`` tasks
 so that all three follow one protocol. A :class:`PruningSession` loads the model and the
 calibration / held-out tokens once, keeps a copy of the dense weights, and each
 :meth:`PruningSession.prune` call restores them first, so several solvers can be compared on

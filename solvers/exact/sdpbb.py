@@ -53,7 +53,7 @@ counts can vary between runs; a proved row's objective does not (it is within
 ``gap_tol`` of the optimum either way).
 
 Why this backend (measured here, 1 thread, SmolLM2-135M layer-10 q_proj crops,
-k = d/2; see ``python -m bench.exact_speed``): the root SDP bound closes most of
+k = d/2; see ``python -m bench.studies.exact_speed``): the root SDP bound closes most of
 the gap the plain convex relaxation leaves (d = 128: 4.95 vs 3.33 with optimum
 5.79; Gurobi's own root 3.88). On a d = 64 row a fixed root shift (the QCR method,
 bounds by projected gradient) needed 10 391 nodes, re-solving the SDP at every node

@@ -1,5 +1,5 @@
 """On a machine with CUDA: the torch paths of swap, lns and the bound give valid results that agree
-with the CPU's (skipped without CUDA; the lent-GPU check runs them, ``bench/device_check.sh``).
+with the CPU's (skipped without CUDA; the lent-GPU check runs them, ``bench/studies/device_check.sh``).
 
 Agreement is judged as across two CPUs: objectives are float64 values of verified masks, so equal
 masks give equal objectives to rounding; bounds are certified on each device and may differ by the

@@ -1,10 +1,10 @@
 """Frontier of the certified bound on full rows: bound quality against seconds per row, by layer type.
 
     python -m bench.cli extract --layers '*.3.self_attn.q_proj,…' --out LAYERS --crops 0
-    python -m bench.bound_frontier LAYERS/*.safetensors --rows 4 --newton-steps 10 20 40 80 --out OUT
+    python -m bench.studies.bound_frontier LAYERS/*.safetensors --rows 4 --newton-steps 10 20 40 80 --out OUT
 
 For each full-layer instance file (crop files are skipped): ``--rows`` seeded rows (all columns,
-the layer's pattern; the rows of :func:`bench.gap_bracket.sample_rows`), ``wanda+swap`` on them,
+the layer's pattern; the rows of :func:`bench.studies.gap_bracket.sample_rows`), ``wanda+swap`` on them,
 then the solver ``bound`` from that mask at each ``--newton-steps`` budget (each budget runs the
 bound's barrier starts from scratch). Per layer type and budget: bound / 1-swap loss, the
 certified gap it implies and the median seconds per row (:mod:`reports.bound_frontier`), written
@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from bench.errors import InstanceFileError
-from bench.gap_bracket import sample_rows
+from bench.studies.gap_bracket import sample_rows
 from bench.paths import full_layer_files
 from reports.bound_frontier import frontier, frontier_figure, frontier_table
 from solvers import load_instance, solve
@@ -49,7 +49,7 @@ def layer_records(problem, args) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.bound_frontier", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.studies.bound_frontier", description=__doc__.split("\n")[0])
     p.add_argument("layers", nargs="+", help="full-layer instance files (maskbench extract)")
     p.add_argument("--rows", type=int, default=4, help="rows per layer (default 4)")
     p.add_argument("--newton-steps", type=int, nargs="+", default=[10, 20, 40, 80],

@@ -1,11 +1,11 @@
-"""bench/swap_speed.py: one instance's figures are sane, a bad input is one line."""
+"""bench/studies/swap_speed.py: one instance's figures are sane, a bad input is one line."""
 
 from __future__ import annotations
 
 import pytest
 
 import solvers
-from bench import swap_speed
+from bench.studies import swap_speed
 
 
 def test_run_one_reports_ratios_and_the_solvers_sweeps():

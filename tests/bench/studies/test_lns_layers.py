@@ -1,10 +1,10 @@
-"""bench/lns_layers.py: lns against 1-swap on whole layers, per-row and 2:4, one markdown row each."""
+"""bench/studies/lns_layers.py: lns against 1-swap on whole layers, per-row and 2:4, one markdown row each."""
 
 from __future__ import annotations
 
 import json
 
-from bench.lns_layers import main
+from bench.studies.lns_layers import main
 from solvers import generate, save_instance
 
 

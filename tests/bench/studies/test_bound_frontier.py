@@ -1,4 +1,4 @@
-"""bench/bound_frontier.py: bound quality against budget, by layer type; valid bounds; table and figure."""
+"""bench/studies/bound_frontier.py: bound quality against budget, by layer type; valid bounds; table and figure."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from bench.bound_frontier import main
+from bench.studies.bound_frontier import main
 from reports.bound_frontier import frontier, frontier_table
 from solvers import generate, save_instance
 

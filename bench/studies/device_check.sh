@@ -4,14 +4,14 @@
 #
 #   maskbench extract --nsamples 16 --seqlen 256 --crops 0 --out LAYERS \
 #       --layers '*.3.self_attn.q_proj,*.10.self_attn.q_proj,*.10.mlp.down_proj'
-#   python -m bench.device_parity LAYERS/model.layers.*.safetensors --device cpu --rows 6 --out LAYERS/cpu_reference.json
-#   bash bench/device_check.sh LAYERS OUT            # on the GPU machine, from the repository root
+#   python -m bench.studies.device_parity LAYERS/model.layers.*.safetensors --device cpu --rows 6 --out LAYERS/cpu_reference.json
+#   bash bench/studies/device_check.sh LAYERS OUT            # on the GPU machine, from the repository root
 #
 # Each step has its own time limit so one slow step cannot eat the others; everything is logged
 # under OUT. DEVICE=cpu runs the same steps on the CPU (a dry run of the script); ONLY="step …" picks steps.
 set -u
-layers=${1:?usage: bench/device_check.sh LAYERS OUT}
-out=${2:?usage: bench/device_check.sh LAYERS OUT}
+layers=${1:?usage: bench/studies/device_check.sh LAYERS OUT}
+out=${2:?usage: bench/studies/device_check.sh LAYERS OUT}
 device=${DEVICE:-cuda}
 py=${PYTHON:-python3}
 mkdir -p "$out"
@@ -35,11 +35,11 @@ step environment 30 bash -c "nvidia-smi --query-gpu=name,driver_version,memory.t
     $py -c 'import torch, transformers, sys; print(sys.version.split()[0], torch.__version__, transformers.__version__, \
     torch.cuda.is_available() and torch.cuda.get_device_name())'"
 step pytest_cuda 90 "$py" -m pytest -q -p no:cacheprovider tests/solvers/test_cuda_parity.py tests/solvers/test_device.py
-step swap_speed_real 100 "$py" -m bench.swap_speed --device "$device" --instances "$instances"
+step swap_speed_real 100 "$py" -m bench.studies.swap_speed --device "$device" --instances "$instances"
 # shellcheck disable=SC2086
-step device_parity 150 "$py" -m bench.device_parity $files --device "$device" --rows 6 \
+step device_parity 150 "$py" -m bench.studies.device_parity $files --device "$device" --rows 6 \
     --reference "$layers/cpu_reference.json" --out "$out/parity_$device.json"
-step swap_speed_synthetic 60 "$py" -m bench.swap_speed --device "$device" --shapes 576x576,2048x2048
+step swap_speed_synthetic 60 "$py" -m bench.studies.swap_speed --device "$device" --shapes 576x576,2048x2048
 # the whole test suite on this machine (solvers default to CUDA where present); limit PYTEST_LIMIT seconds
 # shellcheck disable=SC2086
 step pytest_all "${PYTEST_LIMIT:-300}" "$py" -m pytest -q -rfE -p no:cacheprovider $xdist tests

@@ -1,7 +1,7 @@
 """Do the torch solvers give the same answers on another device? Records here, compares there.
 
-    python -m bench.device_parity LAYERS/*.safetensors --device cpu  --out ref.json
-    python -m bench.device_parity LAYERS/*.safetensors --device cuda --reference ref.json --out cuda.json
+    python -m bench.studies.device_parity LAYERS/*.safetensors --device cpu  --out ref.json
+    python -m bench.studies.device_parity LAYERS/*.safetensors --device cuda --reference ref.json --out cuda.json
 
 Inputs: full-layer instance files (``maskbench extract``): this is how real layers reach a
 machine without the model. For each layer it runs, on ``--device``:
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from bench.gap_bracket import sample_rows
+from bench.studies.gap_bracket import sample_rows
 from solvers import load_instance, solve
 from solvers.device import pick_device
 from solvers.errors import MaskbenchError

@@ -1,7 +1,7 @@
 """lns against 1-swap on whole layers: loss reduction and time, per-row 50 % and 2:4.
 
     python -m bench.cli extract --layers '*.3.self_attn.q_proj,*.27.self_attn.o_proj,…' --out LAYERS --crops 0
-    python -m bench.lns_layers LAYERS/*.safetensors --threads 2
+    python -m bench.studies.lns_layers LAYERS/*.safetensors --threads 2
 
 For each full-layer instance file (crop files are skipped) and each pattern (``--patterns``:
 ``per-row`` = the file's own k, e.g. 50 %; ``2:4``): ``wanda+swap``, then ``lns`` from it with its
@@ -63,7 +63,7 @@ def markdown(records: list[dict], patterns: list[str]) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.lns_layers", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.studies.lns_layers", description=__doc__.split("\n")[0])
     p.add_argument("layers", nargs="+", help="full-layer instance files (maskbench extract)")
     p.add_argument("--patterns", nargs="+", default=["per-row", "2:4"], help="per-row (the file's k) and/or N:M")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")

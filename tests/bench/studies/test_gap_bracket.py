@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from bench.gap_bracket import main
+from bench.studies.gap_bracket import main
 from reports.gap_bracket import bracket, bracket_table
 from solvers import generate, save_instance
 
@@ -43,7 +43,7 @@ def test_bracket_table_from_plain_frame():
 
 
 def test_missing_or_crop_only_input_is_one_line(tmp_path, capsys):
-    from bench.gap_bracket import main as bracket_main
+    from bench.studies.gap_bracket import main as bracket_main
 
     assert bracket_main([str(tmp_path / "missing.safetensors")]) == 2
     assert bracket_main([str(tmp_path / "layer.crop0.safetensors")]) == 2

@@ -1,6 +1,6 @@
 """Whole-model pruning grid on a real model: perplexity per solver and pattern.
 
-    python -m bench.prune_models [MODEL] --nsamples 32 --seqlen 256 --out prune_grid.json
+    python -m bench.studies.prune_models [MODEL] --nsamples 32 --seqlen 256 --out prune_grid.json
 
 Default grid (the issue's benchmark): SmolLM2-135M (Q4_1 GGUF dequantised to fp32) at 50% and
 60% per-row sparsity and 2:4, with dense, magnitude, Wanda, RIA, SparseGPT-style (mask only),

@@ -1,7 +1,7 @@
 """How far is 1-swap from optimal? The gap bracket on full rows, and lns against proven optima on crops.
 
     python -m bench.cli extract --layers '*.3.self_attn.q_proj,*.27.self_attn.o_proj,…' --out LAYERS
-    python -m bench.gap_bracket LAYERS/*.safetensors --rows 8 --out results/gap-bracket
+    python -m bench.studies.gap_bracket LAYERS/*.safetensors --rows 8 --out results/gap-bracket
 
 Inputs: full-layer instance files written by ``maskbench extract`` (crop files are skipped).
 
@@ -98,7 +98,7 @@ def _crop_line(label: str, part: pd.DataFrame) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.gap_bracket", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.studies.gap_bracket", description=__doc__.split("\n")[0])
     p.add_argument("layers", nargs="+", help="full-layer instance files (maskbench extract)")
     p.add_argument("--rows", type=int, default=8, help="full rows per layer (default 8)")
     p.add_argument("--newton-steps", type=int, default=30, help="Newton steps of the bound per row (default 30)")

@@ -1,13 +1,13 @@
 """Speed of the exact backends on single rows, k = d/2 (issue 3's benchmark).
 
-    python -m bench.exact_speed                       # defaults below
-    python -m bench.exact_speed --d 16 24 32 --backends highs gurobi --sources synthetic
-    python -m bench.exact_speed --d 128 192 256 --backends sdpbb --time-limit 120 --large-seeds 3
-    python -m bench.exact_speed --d 128 --backends sdpbb --sources synthetic --tree-workers 2
+    python -m bench.studies.exact_speed                       # defaults below
+    python -m bench.studies.exact_speed --d 16 24 32 --backends highs gurobi --sources synthetic
+    python -m bench.studies.exact_speed --d 128 192 256 --backends sdpbb --time-limit 120 --large-seeds 3
+    python -m bench.studies.exact_speed --d 128 --backends sdpbb --sources synthetic --tree-workers 2
 
 For every source (``synthetic``: :func:`solvers.synthetic.generate`, LLM-like
 activations with outlier channels; ``real``: a random crop of d input channels
-and one output row of SmolLM2-135M layer-10 q_proj, see :mod:`bench.exact_layer`)
+and one output row of SmolLM2-135M layer-10 q_proj, see :mod:`bench.studies.exact_layer`)
 and every d, ``--seeds`` instances (``--large-seeds`` from ``--large-from`` on)
 are solved by every backend with the same warm start (wanda+swap when
 available, else wanda), one worker, one solver thread and ``--time-limit``
@@ -66,7 +66,7 @@ def run(args) -> list[dict]:
     layer = None
     if "real" in args.sources:
         try:
-            from bench.exact_layer import real_layer
+            from bench.studies.exact_layer import real_layer
 
             t0 = time.perf_counter()
             layer = real_layer(Path(args.cache))
@@ -197,7 +197,7 @@ def targets(records: list[dict], ds, sources) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.exact_speed", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.studies.exact_speed", description=__doc__.split("\n")[0])
     p.add_argument("--d", type=int, nargs="+", default=list(DEFAULT_D))
     p.add_argument("--backends", nargs="+", default=list(BACKENDS))
     p.add_argument("--sources", nargs="+", choices=("synthetic", "real"), default=["synthetic", "real"])

@@ -1,4 +1,4 @@
-"""bench/exact_speed.py: a small run end to end, the sdpbb tree-worker option and its check."""
+"""bench/studies/exact_speed.py: a small run end to end, the sdpbb tree-worker option and its check."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench import exact_speed
+from bench.studies import exact_speed
 
 
 def test_small_run_writes_records_and_checks_targets(tmp_path, capsys):

@@ -1,9 +1,9 @@
 """Speed of the exact best-swap search (``swap`` solver) relative to one GEMM, same process.
 
-    python -m bench.swap_speed [--shapes 576x576,1536x576,576x1536,2048x2048] [--backend auto]
-    python -m bench.swap_speed --source real [--layers self_attn.q_proj,mlp.down_proj --block 10]
-    python -m bench.swap_speed --device cuda           # the torch search on a GPU
-    python -m bench.swap_speed --instances A.safetensors,B.safetensors  # layers from maskbench extract
+    python -m bench.studies.swap_speed [--shapes 576x576,1536x576,576x1536,2048x2048] [--backend auto]
+    python -m bench.studies.swap_speed --source real [--layers self_attn.q_proj,mlp.down_proj --block 10]
+    python -m bench.studies.swap_speed --device cuda           # the torch search on a GPU
+    python -m bench.studies.swap_speed --instances A.safetensors,B.safetensors  # layers from maskbench extract
 
 Instances: ``--source synthetic`` (default) takes each ``d_out × d_in`` shape from the synthetic
 ``layer`` family (seed 0); ``--source real`` takes full SmolLM2-135M layers of block ``--block``
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     for item in items:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.getcwd() + os.pathsep + env.get("PYTHONPATH", "")
-        cmd = [sys.executable, "-m", "bench.swap_speed", "--one", item, "--backend", args.backend,
+        cmd = [sys.executable, "-m", "bench.studies.swap_speed", "--one", item, "--backend", args.backend,
                "--source", args.source, "--device", args.device, "--block", str(args.block),
                "--nsamples", str(args.nsamples), "--seqlen", str(args.seqlen)]
         if args.threads:

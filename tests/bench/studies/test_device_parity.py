@@ -1,4 +1,4 @@
-"""``bench/device_parity.py``: records on one device, compared on another (here: the CPU twice, which
+"""``bench/studies/device_parity.py``: records on one device, compared on another (here: the CPU twice, which
 must agree to the last bit), and the validity checks that no rounding can excuse."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bench import device_parity
+from bench.studies import device_parity
 from solvers import generate, save_instance
 
 
