@@ -25,8 +25,8 @@ import pandas as pd
 import torch
 
 from bench.errors import InstanceFileError
-from bench.studies.gap_bracket import sample_rows
 from bench.paths import full_layer_files
+from bench.studies.gap_bracket import sample_rows
 from reports.bound_frontier import frontier, frontier_figure, frontier_table
 from solvers import load_instance, solve
 
