@@ -316,7 +316,8 @@ def test_readme_commands_run_in_order(cli, tmp_path, tiny_llama_dir, monkeypatch
         args, adaptation = adapt(shlex.split(cmd), tiny_llama_dir)
         used.add(adaptation)
         proc = cli(*args, cwd=tmp_path, timeout=600)
-        assert proc.returncode == 0, f"README command failed: {cmd}\n(ran: maskbench {' '.join(args)})\n{proc.stdout}\n{proc.stderr}"
+        ran = "maskbench " + " ".join(args)
+        assert proc.returncode == 0, f"README command failed: {cmd}\n(ran: {ran})\n{proc.stdout}\n{proc.stderr}"
         _check_outputs(args, proc, tmp_path)
         executed.append(cmd)
     assert used - {None} == set(ADAPTATIONS), "an adaptation is declared but unused, or used but undeclared"
