@@ -130,6 +130,37 @@ def test_docs_pages_are_all_reachable_from_the_index():
     assert sorted(str(p.relative_to(ROOT)) for p in pages - linked) == []
 
 
+def _cells(row: str) -> int:
+    """Cells of a Markdown table row; ``\\|`` is a literal pipe (also inside code, as on GitHub)."""
+    return len(re.split(r"(?<!\\)\|", row.strip())) - 2
+
+
+def malformed_tables(page: Path) -> list[str]:
+    """``line N: k cells, header has n`` for every table row whose cell count differs from its header's
+    (an unescaped ``|`` inside a cell, e.g. ``|W_ij|``, splits it on GitHub)."""
+    bad, lines = [], page.read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines[1:], start=1):
+        if re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", line.strip()) and lines[i - 1].startswith("|"):
+            n = _cells(lines[i - 1])
+            j = i + 1
+            while j < len(lines) and lines[j].startswith("|"):
+                if _cells(lines[j]) != n:
+                    bad.append(f"line {j + 1}: {_cells(lines[j])} cells, header has {n}")
+                j += 1
+    return bad
+
+
+def test_table_checker_finds_a_split_cell(tmp_path):
+    page = tmp_path / "t.md"
+    page.write_text("| a | b |\n|---|---|\n| `\\|x\\|` | ok |\n| `|x|` | split |\n")
+    assert malformed_tables(page) == ["line 4: 4 cells, header has 2"]
+
+
+@pytest.mark.parametrize("page", doc_pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_table_row_has_its_headers_cells(page):
+    assert malformed_tables(page) == []
+
+
 # ------------------------------------------------------------------------------------ README snippets
 
 def readme_blocks() -> list[tuple[str, str]]:
