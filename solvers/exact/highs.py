@@ -23,7 +23,7 @@ LLM-like synthetic rows, "real" = SmolLM2-135M layer-10 q_proj crops):
   glover+oa 8 points 26.7 s / time-out, 16 points 10.8 s / time-out (bound
   1.058 vs 1.464), 32 points 15.7 s / time-out, 4 points time-out / time-out;
   mccormick+oa 25.1 s / time-out; syn d = 32: 16 points 4.8 s vs 8.0 s (8) and
-  16.8 s (4). Hence glover+oa with 16 points. See the README ("Exact solvers")
+  16.8 s (4). Hence glover+oa with 16 points. See docs/results/2026-11-29-exact-speed.md
   for the benchmark over d = 16…128.
 
 Solver settings: ``mip_rel_gap = gap_tol`` (1e-6), ``mip_abs_gap = 1e-9`` and

@@ -29,7 +29,7 @@ is solved by a best-first branch-and-bound:
   with one round in the children and 425 with up to eight (8 632 / 4 586 / 3 534 / 2 378
   Newton steps); real d = 256 seed 0 on one thread took 23 151 / 17 132 / 7 099 nodes.
   An earlier try of the node's fixing, before the barrier's fix and retuning of
-  2026-11-30, gained nothing at d = 128 (README, *Exact solvers*). The gains need a node
+  2026-11-30, gained nothing at d = 128 (docs/results/2026-11-29-sdpbb-large-rows.md). The gains need a node
   stopped short of the SDP optimum: there ``B`` turns singular, ``K_jj`` grows without
   bound and the gains vanish (``tests/solvers/exact/test_sdp_children.py`` compares 4
   and 400 Newton steps); nodes now stop early (``sdp_bound.UNCENTRED_SLACK``).
@@ -59,7 +59,7 @@ the gap the plain convex relaxation leaves (d = 128: 4.95 vs 3.33 with optimum
 bounds by projected gradient) needed 10 391 nodes, re-solving the SDP at every node
 383, and branching on ``min(z_j, 1 − z_j)·q_jj⁵`` instead of "closest to ½" 115 (a
 d = 96 row: 1 267 → 137). On the benchmark's d = 128 real rows the median tree has
-407 nodes against Gurobi's 9 235 (README, *Exact solvers*).
+407 nodes against Gurobi's 9 235 (docs/results/2026-11-29-exact-speed.md).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ PARALLEL_AFTER_NODES = 64
 """With ``tree_workers > 1`` a tree still open after this many nodes goes on in a process pool.
 
 Starting the pool costs tens of milliseconds per process; most rows of a real layer
-close in fewer nodes (median 55 at d = 64, README *Exact solvers*)."""
+close in fewer nodes (median 55 at d = 64, docs/results/2026-11-29-exact-speed.md)."""
 
 
 def run_search(search: Search) -> RowOutcome:

@@ -21,7 +21,7 @@ evaluation when no float64 run took place.
 Where: ``device`` (``auto``/None = CUDA when present) and ``backend``: ``auto`` takes the fused C++
 kernel for per-row patterns on the CPU (when it builds) and batched torch otherwise; ``torch``
 forces batched torch; ``cpp`` asks for the kernel, so without a ``device`` it runs on the CPU also
-where CUDA is present. Measured on an H200 (``bench/studies/device_check.sh``, README): identical
+where CUDA is present. Measured on an H200 (``bench/studies/device_check.sh``, docs/results/2026-11-29-gpu-h200.md): identical
 objectives to the CPU's on real layers; no faster than 2 CPU cores on 576 × 576 layers, where a
 sweep is launch-bound.
 
