@@ -14,12 +14,13 @@ otherwise become an integer).
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
 
 from bench.machine import machine_fingerprint, normalise_fingerprint
-from bench.paths import atomic_write_text, refuse_overwrite, store_files
+from bench.paths import STDOUT, atomic_write_text, output_file, store_files
 from bench.store import RESULT_COLUMNS, ResultStore, StoreError
 
 RUN_COLUMNS = ("suite", "suite_hash", "git_commit", "git_dirty", "machine_cpu", "machine_cores", "machine_gpu")
@@ -104,17 +105,23 @@ def load_csv(path: Path) -> tuple[pd.DataFrame, dict]:
 def export_csv(store: ResultStore, path: str | Path, run_id: int | None = None) -> int:
     """Write one run's results to CSV, atomically; returns the number of rows.
 
-    Refuses (:class:`bench.errors.OutputPathError`) a ``path`` that is the store or one of its
-    SQLite side files, and (:class:`StoreError`) a run without results: an empty baseline
-    would gate nothing. Values keep full float precision (the CSV is a regression baseline);
-    ``finished_at`` is written as an ISO 8601 UTC timestamp, as in every report table."""
+    ``path`` ``-`` writes to standard output. Refuses (:class:`bench.errors.OutputPathError`, see
+    :func:`bench.paths.output_file`) a ``path`` that is the store or one of its SQLite side files, a
+    directory or a special file (``/dev/stdout`` is a link to one), and (:class:`StoreError`)
+    a run without results: an empty baseline would gate nothing. Values keep full float precision (the CSV
+    is a regression baseline); ``finished_at`` is written as an ISO 8601 UTC timestamp, as in every report table."""
     from reports.formatting import format_timestamp
 
-    refuse_overwrite(path, *store_files(store.path))
+    target = None if str(path) == STDOUT else output_file(path, *store_files(store.path))
     frame, run = run_frame(store, run_id)
     if frame.empty:
         raise StoreError(f"{store.path}: run {run['id']} has no results to export")
     if "finished_at" in frame:
         frame["finished_at"] = frame["finished_at"].map(format_timestamp)
-    atomic_write_text(path, frame.to_csv(index=False))
+    text = frame.to_csv(index=False)
+    if target is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        atomic_write_text(target, text)
     return len(frame)

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from bench.jsonout import emit_json, json_ready
-from bench.paths import refuse_overwrite
+from bench.paths import output_file
 from bench.set_options import parse_set_options
 from solvers import available_solvers, evaluate, generate, load_instance, load_mask, save_instance, save_mask, solve
 from solvers.synthetic import FAMILIES, SyntheticSpec
@@ -67,15 +67,15 @@ def cmd_solvers(args) -> int:
 def cmd_generate(args) -> int:
     spec = SyntheticSpec(family=args.family, d_in=args.d_in, d_out=args.d_out, sparsity=args.sparsity,
                          pattern=args.pattern, seed=args.seed, dead_fraction=args.dead_fraction)
+    target = output_file(args.out)
     problem = generate(spec)
-    iid = save_instance(problem, args.out)
+    iid = save_instance(problem, target)
     print(f"wrote {args.out}: {problem.d_out}x{problem.d_in}, {problem.pattern.describe()}, id {iid}")
     return 0
 
 
 def cmd_solve(args) -> int:
-    if args.out:
-        refuse_overwrite(args.out, args.instance, *([args.warm_start] if args.warm_start else []))
+    target = output_file(args.out, args.instance, *([args.warm_start] if args.warm_start else [])) if args.out else None
     problem = load_instance(args.instance)
     warm = args.warm_start
     if warm is not None and (warm.endswith(".safetensors") or "/" in warm):
@@ -83,8 +83,8 @@ def cmd_solve(args) -> int:
     result = solve(args.solver, problem, warm_start=warm, time_limit=args.time_limit, seed=args.seed,
                    **parse_set_options(args.set))
     iid = problem.instance_id()
-    if args.out and result.mask is not None:
-        save_mask(result.mask, args.out, {"instance_id": iid, "solver": args.solver,
+    if target is not None and result.mask is not None:
+        save_mask(result.mask, target, {"instance_id": iid, "solver": args.solver,
                                           "objective": repr(result.objective)})
     summary = json_ready({**result.summary(), "instance_id": iid, "d_out": problem.d_out, "d_in": problem.d_in,
                           "pattern": problem.pattern.describe()})

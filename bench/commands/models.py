@@ -72,6 +72,19 @@ def _session(args, propagation: str):
     return PruningSession(job, progress=not args.no_progress)
 
 
+def _output_folder(args, folder: str, option: str):
+    """``--save``/``--out`` checked before any loading (:func:`bench.paths.output_directory`): not the input
+    model or anything inside it, not a file, writable; existing files it would replace are regular."""
+    from pathlib import Path
+
+    from bench.paths import output_directory
+
+    inputs = [args.model] if args.model and Path(args.model).exists() else []
+    inputs += list(args.calib_text or [])
+    written = (".json", ".safetensors", ".txt", ".model", ".jinja")
+    return output_directory(folder, *inputs, writes=lambda name: Path(name).suffix in written)
+
+
 def _fmt(x, scientific: bool) -> str:
     """One notation for the whole objective column (see reports.formatting)."""
     from reports.formatting import format_value
@@ -84,6 +97,7 @@ def cmd_prune(args) -> int:
     from models.sequential import PruneSettings
 
     t0 = time.perf_counter()
+    save = _output_folder(args, args.save, "save") if args.save else None
     settings = PruneSettings(args.solver, args.sparsity, args.pattern, args.warm_start, args.propagation,
                              args.engine, args.seed, args.time_limit, parse_set_options(args.set), args.batch_size)
     session = _session(args, args.propagation)
@@ -99,8 +113,9 @@ def cmd_prune(args) -> int:
     stages = {**session.stage_seconds, **outcome.stage_seconds}
     if args.save:
         t = time.perf_counter()
-        loaded.model.save_pretrained(args.save)
-        loaded.tokenizer.save_pretrained(args.save)
+        from models.save_model import save_pruned
+
+        save_pruned(loaded.model, loaded.tokenizer, save)
         stages["save"] = time.perf_counter() - t
     seconds = time.perf_counter() - t0
     warm = next((r.warm_start for r in report.layers if r.warm_start), None)
@@ -142,6 +157,7 @@ def cmd_extract(args) -> int:
     from models.extract import ExtractSettings, extract_instances
 
     t0 = time.perf_counter()
+    _output_folder(args, args.out, "out")
     patterns = [p.strip() for item in args.layers for p in item.split(",") if p.strip()]
     settings = ExtractSettings(patterns, args.sparsity, args.pattern, args.crops, args.crop_rows, args.crop_cols,
                                args.seed, not args.no_full, args.batch_size)
