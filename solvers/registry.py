@@ -130,7 +130,7 @@ def accepted_settings(name: str) -> SettingTypes | None:
 def validate_settings(name: str, settings: dict[str, Any]) -> dict[str, Any]:
     """``settings`` of solver ``name`` (the last of a chain) checked and coerced; see :mod:`solvers.settings`."""
     last, _ = split_chain(name)
-    return check_settings(last, accepted_settings(last), settings)
+    return check_settings(last, accepted_settings(last), settings, spec(last).limits)
 
 
 def available_solvers() -> list[SolverInfo]:
@@ -251,7 +251,7 @@ def solve(name: str, problem: MaskProblem, warm_start=None, time_limit: float | 
         raise ValueError(f"time_limit must be positive seconds, got {time_limit!r}")
     if warm_start is not None and not s.uses_warm_start:
         raise ValueError(f"solver {name!r} ({s.kind}) does not take a warm start")
-    settings = check_settings(name, s.settings, settings)
+    settings = check_settings(name, s.settings, settings, s.limits)
     if warm_start is None and s.uses_warm_start:
         warm_start = next((w for w in s.default_warm_start if is_available(w)), None)
     t0 = time.perf_counter()
