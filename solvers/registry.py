@@ -34,6 +34,7 @@ import torch
 
 from solvers.errors import InfeasibleMaskError, SolverUnavailableError, UnknownSolverError
 from solvers.objective import check_feasible, row_objectives
+from solvers.plugin_isolation import import_plugin
 from solvers.problem import MaskProblem
 from solvers.registration import CHAIN_SEPARATOR, KINDS, SOLVERS, SolverSpec, WarmStart
 from solvers.result import SolveResult, library_versions, make_result
@@ -93,11 +94,9 @@ def _import_plugin_solvers() -> None:
     """Solvers of installed packages, declared in the entry-point group ``maskbench.solvers``."""
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         before = set(SOLVERS)
-        try:
-            entry.load()
-        except Exception as exc:  # noqa: BLE001 -- a broken plugin must not break the registry
-            _PLUGIN_ERRORS[entry.name] = (f"plugin {entry.value!r} failed to import: "
-                                          f"{type(exc).__name__}: {exc}")
+        reason = import_plugin(entry)  # exits, exceptions and multi-line messages become one line
+        if reason is not None:
+            _PLUGIN_ERRORS[entry.name] = reason
             continue
         if set(SOLVERS) == before and entry.name not in SOLVERS:
             _PLUGIN_ERRORS[entry.name] = f"plugin {entry.value!r} registered no solver"
