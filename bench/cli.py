@@ -25,8 +25,18 @@ USER_ERRORS: tuple[type[BaseException], ...] = (MaskbenchError, ValueError, KeyE
 """Errors printed as one line (``MASKBENCH_DEBUG=1`` re-raises them with the traceback)."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with the house's one-line errors: ``maskbench: error: <sub-command>: <message>`` (exit 2),
+    without the usage block (``maskbench COMMAND --help`` shows it); sub-parsers inherit the class."""
+
+    def error(self, message: str):
+        where = self.prog.removeprefix("maskbench").strip()
+        flat = " ".join(message.split())
+        self.exit(2, f"maskbench: error: {where + ': ' if where else ''}{flat} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="maskbench",
         description="Solver-comparison benchmark for layer-wise mask selection in LLM pruning.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

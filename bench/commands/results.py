@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench.cli_types import positive_int
 from bench.paths import STDOUT, atomic_write_text, output_directory, output_file, store_files
 from bench.reporting import write_report
 from bench.store import DEFAULT_STORE, ResultStore
@@ -24,12 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("suite", nargs="?", default="quick", help="built-in suite name (quick, gap, layers, paper, paper-full) or "
                                                               "a suite .toml file (default: quick)")
     _store_arg(p)
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: cores)")
+    p.add_argument("--workers", type=positive_int, default=None, help="local worker processes (default: cores)")
     p.add_argument("--force", action="store_true", help="start a new run and recompute every task "
                                                              "(also when another runner executes the latest run)")
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:port)")
-    p.add_argument("--dask-local", type=int, default=None, metavar="N", help="run on a Dask LocalCluster of N workers")
-    p.add_argument("--threads-per-task", type=int, default=1, help="torch threads in each task (default 1)")
+    p.add_argument("--dask-local", type=positive_int, default=None, metavar="N", help="run on a Dask LocalCluster of N workers")
+    p.add_argument("--threads-per-task", type=positive_int, default=1, help="torch threads in each task (default 1)")
     p.add_argument("--report-dir", default=None, help="where to write the report (default: results/report-SUITE)")
     p.add_argument("--no-report", action="store_true", help="do not write a report after the run")
     p.set_defaults(func=cmd_run)
