@@ -91,10 +91,10 @@ def test_non_utf8_calibration_text_is_refused_before_loading(tiny_llama_dir, tmp
 
 
 def test_explicit_encoding_is_honoured():
-    from models.text_files import read_text
-
     import tempfile
     from pathlib import Path
+
+    from models.text_files import read_text
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "t.txt"
