@@ -13,15 +13,15 @@ otherwise become an integer).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from bench.machine import machine_fingerprint, normalise_fingerprint
+from bench.machine import machine_fingerprint, normalise_fingerprint, stored_machine
 from bench.paths import STDOUT, atomic_write_text, output_file, store_files
 from bench.store import RESULT_COLUMNS, ResultStore, StoreError
+from bench.store_checks import check_run
 
 RUN_COLUMNS = ("suite", "suite_hash", "git_commit", "git_dirty", "machine_cpu", "machine_cores", "machine_gpu")
 REQUIRED_CSV_COLUMNS = ("instance_id", "solver", "solver_name", "settings_hash", "status", "objective",
@@ -38,10 +38,10 @@ def _is_sqlite(path: Path) -> bool:
 
 def run_frame(store: ResultStore, run_id: int | None = None) -> tuple[pd.DataFrame, dict]:
     """``(results of one run as a DataFrame, run record)``; default: the latest run."""
-    run = store.run(run_id)
+    run = check_run(store.run(run_id))
     rows = store.results(run["id"])
     frame = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["id", *RESULT_COLUMNS])
-    machine = json.loads(run["machine_json"])
+    machine = stored_machine(run["machine_json"])
     for col, value in zip(RUN_COLUMNS, (run["suite"], run["suite_hash"], run["git_commit"], run["git_dirty"],
                                         *machine_fingerprint(machine))):
         frame[col] = value
@@ -62,7 +62,7 @@ def load_source(spec: str) -> tuple[pd.DataFrame, dict]:
         except ValueError:
             raise StoreError(f"{spec}: run must be an integer id") from None
         frame, record = run_frame(ResultStore(path, create=False), run_id)
-        machine = json.loads(record["machine_json"])
+        machine = stored_machine(record["machine_json"])
         return frame, {"source": str(path), "run": record["id"], "suite": record["suite"],
                        "suite_hash": record["suite_hash"], "git_commit": record["git_commit"],
                        "git_dirty": bool(record["git_dirty"]), "fingerprint": machine_fingerprint(machine),
