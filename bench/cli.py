@@ -13,6 +13,7 @@ import argparse
 import importlib
 import os
 import pkgutil
+import sqlite3
 import sys
 
 from bench.jsonout import json_stdout
@@ -21,12 +22,23 @@ from solvers.errors import MaskbenchError
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-USER_ERRORS: tuple[type[BaseException], ...] = (MaskbenchError, ValueError, KeyError, OSError, RuntimeError)
+USER_ERRORS: tuple[type[BaseException], ...] = (MaskbenchError, ValueError, KeyError, OSError, RuntimeError,
+                                                sqlite3.Error)
 """Errors printed as one line (``MASKBENCH_DEBUG=1`` re-raises them with the traceback)."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with the house's one-line errors: ``maskbench: error: <sub-command>: <message>`` (exit 2),
+    without the usage block (``maskbench COMMAND --help`` shows it); sub-parsers inherit the class."""
+
+    def error(self, message: str):
+        where = self.prog.removeprefix("maskbench").strip()
+        flat = " ".join(message.split())
+        self.exit(2, f"maskbench: error: {where + ': ' if where else ''}{flat} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="maskbench",
         description="Solver-comparison benchmark for layer-wise mask selection in LLM pruning.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -57,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         if os.environ.get("MASKBENCH_DEBUG"):
             raise
-        print(f"maskbench: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, whatever the message held
+        if isinstance(exc, sqlite3.Error):
+            message = f"the results store cannot be read; it is damaged or not a maskbench store (sqlite: {message})"
+        print(f"maskbench: error: {message}", file=sys.stderr)
         return 2
 
 

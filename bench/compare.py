@@ -24,7 +24,8 @@ A *quality regression* is any of:
 
 The gate never passes vacuously: :class:`CompareError` (exit 2 in the CLI) when either side is
 empty, the two sides come from different suites (name or content hash), a side holds the same
-task twice, nothing matched, or a tolerance is negative or not finite.
+task twice, nothing matched, no matched task has finite objectives on both sides, or a tolerance
+is negative or not finite.
 
 Whole-model pruning rows (perplexities) are not part of a comparison: a perplexity is the
 end of a chain of heuristic decisions over every layer and moves by percents across CPUs.
@@ -181,6 +182,11 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, base_info: dict, new_info: di
         raise CompareError(
             f"no task matched: base has {len(base)} results, new has {len(new)}, none with the same "
             f"(instance key, solver configuration); nothing was compared{hint}")
+    finite = [math.isfinite(_num(b)) and math.isfinite(_num(n)) for b, n in zip(both["objective_base"], both["objective_new"])]
+    if not any(finite):
+        raise CompareError(
+            f"none of the {len(both)} matched tasks has a finite objective on both sides (base or new objectives "
+            f"are all NaN, infinite or missing); nothing was compared")
     out = Comparison(matched=len(both), new_only=int((merged["_merge"] == "right_only").sum()))
     for _, row in merged[merged["_merge"] == "left_only"].iterrows():
         item = {"solver": row["solver_base"], "instance_key": row["instance_key"], "what": "missing in new"}

@@ -13,14 +13,15 @@ otherwise become an integer).
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 
 import pandas as pd
 
-from bench.machine import machine_fingerprint, normalise_fingerprint
-from bench.paths import atomic_write_text, refuse_overwrite, store_files
+from bench.machine import machine_fingerprint, normalise_fingerprint, stored_machine
+from bench.paths import STDOUT, atomic_write_text, output_file, store_files
 from bench.store import RESULT_COLUMNS, ResultStore, StoreError
+from bench.store_checks import check_run
 
 RUN_COLUMNS = ("suite", "suite_hash", "git_commit", "git_dirty", "machine_cpu", "machine_cores", "machine_gpu")
 REQUIRED_CSV_COLUMNS = ("instance_id", "solver", "solver_name", "settings_hash", "status", "objective",
@@ -37,10 +38,10 @@ def _is_sqlite(path: Path) -> bool:
 
 def run_frame(store: ResultStore, run_id: int | None = None) -> tuple[pd.DataFrame, dict]:
     """``(results of one run as a DataFrame, run record)``; default: the latest run."""
-    run = store.run(run_id)
+    run = check_run(store.run(run_id))
     rows = store.results(run["id"])
     frame = pd.DataFrame(rows, columns=list(rows[0]) if rows else ["id", *RESULT_COLUMNS])
-    machine = json.loads(run["machine_json"])
+    machine = stored_machine(run["machine_json"])
     for col, value in zip(RUN_COLUMNS, (run["suite"], run["suite_hash"], run["git_commit"], run["git_dirty"],
                                         *machine_fingerprint(machine))):
         frame[col] = value
@@ -61,7 +62,7 @@ def load_source(spec: str) -> tuple[pd.DataFrame, dict]:
         except ValueError:
             raise StoreError(f"{spec}: run must be an integer id") from None
         frame, record = run_frame(ResultStore(path, create=False), run_id)
-        machine = json.loads(record["machine_json"])
+        machine = stored_machine(record["machine_json"])
         return frame, {"source": str(path), "run": record["id"], "suite": record["suite"],
                        "suite_hash": record["suite_hash"], "git_commit": record["git_commit"],
                        "git_dirty": bool(record["git_dirty"]), "fingerprint": machine_fingerprint(machine),
@@ -104,17 +105,23 @@ def load_csv(path: Path) -> tuple[pd.DataFrame, dict]:
 def export_csv(store: ResultStore, path: str | Path, run_id: int | None = None) -> int:
     """Write one run's results to CSV, atomically; returns the number of rows.
 
-    Refuses (:class:`bench.errors.OutputPathError`) a ``path`` that is the store or one of its
-    SQLite side files, and (:class:`StoreError`) a run without results: an empty baseline
-    would gate nothing. Values keep full float precision (the CSV is a regression baseline);
-    ``finished_at`` is written as an ISO 8601 UTC timestamp, as in every report table."""
+    ``path`` ``-`` writes to standard output. Refuses (:class:`bench.errors.OutputPathError`, see
+    :func:`bench.paths.output_file`) a ``path`` that is the store or one of its SQLite side files, a
+    directory or a special file (``/dev/stdout`` is a link to one), and (:class:`StoreError`)
+    a run without results: an empty baseline would gate nothing. Values keep full float precision (the CSV
+    is a regression baseline); ``finished_at`` is written as an ISO 8601 UTC timestamp, as in every report table."""
     from reports.formatting import format_timestamp
 
-    refuse_overwrite(path, *store_files(store.path))
+    target = None if str(path) == STDOUT else output_file(path, *store_files(store.path))
     frame, run = run_frame(store, run_id)
     if frame.empty:
         raise StoreError(f"{store.path}: run {run['id']} has no results to export")
     if "finished_at" in frame:
         frame["finished_at"] = frame["finished_at"].map(format_timestamp)
-    atomic_write_text(path, frame.to_csv(index=False))
+    text = frame.to_csv(index=False)
+    if target is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        atomic_write_text(target, text)
     return len(frame)

@@ -14,13 +14,13 @@ This module reads the store and hands :mod:`reports.history` one plain frame.
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import numpy as np
 import pandas as pd
 
-from bench.machine import machine_fingerprint
+from bench.machine import machine_fingerprint, stored_machine
 from bench.store import ResultStore
+from bench.store_checks import check_run
 
 HISTORY_COLUMNS = ("run_id", "started", "git_commit", "git_dirty", "machine", "suite", "solver", "settings_hash",
                    "instance", "status", "objective", "reference", "proven", "ratio")
@@ -40,7 +40,7 @@ def _instance_column(frame: pd.DataFrame) -> pd.Series:
 
 def history_frame(store: ResultStore, suite: str | None = None, solvers: list[str] | None = None) -> pd.DataFrame:
     """One row per stored result (see the module docstring); empty frame when nothing matches."""
-    runs = pd.DataFrame(store.runs())
+    runs = pd.DataFrame([check_run(r) for r in store.runs()])
     results = pd.DataFrame(store.results())
     if runs.empty or results.empty:
         return pd.DataFrame(columns=HISTORY_COLUMNS)
@@ -51,7 +51,7 @@ def history_frame(store: ResultStore, suite: str | None = None, solvers: list[st
     reference = proven.reindex(known.index).fillna(known)
     runs = runs.rename(columns={"id": "run_id"})
     runs["started"] = [dt.datetime.fromtimestamp(t).isoformat(timespec="seconds") for t in runs["started_at"]]
-    runs["machine"] = [machine_label(json.loads(m)) for m in runs["machine_json"]]
+    runs["machine"] = [machine_label(stored_machine(m)) for m in runs["machine_json"]]
     frame = results.merge(runs[["run_id", "started", "started_at", "git_commit", "git_dirty", "machine", "suite"]],
                           on="run_id", how="left")
     if suite is not None:

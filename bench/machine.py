@@ -71,3 +71,19 @@ def git_state(root: Path = PROJECT_ROOT) -> tuple[str, bool]:
         return commit, bool(status.strip())
     except (OSError, subprocess.SubprocessError):
         return "unknown", False
+
+
+def stored_machine(text) -> dict:
+    """A run's ``machine_json`` as stored: a JSON object, else :class:`bench.errors.StoreError` (a damaged
+    store would otherwise surface as a ``TypeError`` deep in a report)."""
+    import json
+
+    from bench.errors import StoreError
+
+    try:
+        machine = json.loads(text) if isinstance(text, (str, bytes)) else None
+    except ValueError:
+        machine = None
+    if not isinstance(machine, dict):
+        raise StoreError(f"a run's machine record is damaged ({str(text)[:40]!r}); the store is not usable as is")
+    return machine

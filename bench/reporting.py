@@ -10,13 +10,14 @@ False``, and dropped by :func:`reports.build.prepare` after the references are c
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from bench.machine import stored_machine
 from bench.store import ResultStore
+from bench.store_checks import check_run
 from solvers.registry import chain_name
 
 
@@ -38,7 +39,7 @@ class WrittenReport:
 def report_header(store: ResultStore, run: dict) -> dict:
     """The run record as the report's header fields."""
     return {"suite": run["suite"], "run": run["id"], "git_commit": run["git_commit"],
-            "git_dirty": bool(run["git_dirty"]), "machine": json.loads(run["machine_json"]),
+            "git_dirty": bool(run["git_dirty"]), "machine": stored_machine(run["machine_json"]),
             "started": dt.datetime.fromtimestamp(run["started_at"]).isoformat(timespec="seconds"),
             "store": str(store.path)}
 
@@ -73,7 +74,7 @@ def load_report_inputs(store: ResultStore, run_id: int | None = None) -> ReportI
     """Read run ``run_id`` (default: the latest) and prepare its rows once."""
     from reports.build import prepare
 
-    run = store.run(run_id)
+    run = check_run(store.run(run_id))
     return ReportInputs(prepare(report_rows(store, run)), prune_rows(store, run), report_header(store, run))
 
 

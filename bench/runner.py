@@ -24,6 +24,7 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from bench.machine import git_state, machine_info
 from bench.run_owner import HEARTBEAT_SECONDS, RunOwner
 from bench.store import ResultStore
 from bench.suites import SolverConfig, Suite
-from bench.tasks import Task, run_task, task_key
+from bench.tasks import Task, died_row, run_task, task_key
 from bench.worker_lifetime import exit_with_parent
 from solvers.registry import chain_name, chain_unavailable_reason
 
@@ -202,27 +203,47 @@ def _execute(pending: list[Task], store: ResultStore, run_id: int, owner: RunOwn
         bar.close()
 
 
-def _run_pool(tasks: list[Task], record, workers: int, threads: int) -> None:
+def _run_pool(tasks: list[Task], record, workers: int, threads: int, work=run_task) -> None:
+    """Tasks on a pool of spawned workers. A worker that dies (SIGSEGV/SIGBUS in native code, the OOM
+    killer) breaks the pool: every task it held is run again alone in a fresh one-worker pool, so the task
+    that kills its worker again is stored as an ``error`` row ("WorkerDied: …") and the others finish;
+    the rest of the queue continues on a new pool."""
     # prune tasks (whole models) run one at a time after the others, to bound memory
     light = [t for t in tasks if t.prune is None]
     heavy = [t for t in tasks if t.prune is not None]
+    queue = iter(light)
+    while True:
+        suspects = _pool_pass(queue, record, workers, threads, work)
+        if suspects is None:
+            break
+        for task in suspects:
+            if _pool_pass(iter([task]), record, 1, threads, work) is not None:
+                record(died_row(task, "its worker process died (a crash in native code or out of memory)"))
+    for task in heavy:
+        record(run_task(task, max(threads, os.cpu_count() or 1)))
+
+
+def _pool_pass(queue, record, workers: int, threads: int, work) -> list[Task] | None:
+    """Run ``queue`` on one pool; None when it ran to the end, else the tasks in flight when the pool broke."""
     with _local_executor(workers) as pool:
-        queue = iter(light)
         running = {}
         for task in queue:
-            running[pool.submit(run_task, task, threads)] = task
+            running[pool.submit(work, task, threads)] = task
             if len(running) >= 2 * workers:
                 break
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
+                try:
+                    row = fut.result()
+                except BrokenProcessPool:
+                    return list(running.values())
                 del running[fut]
-                record(fut.result())
+                record(row)
                 nxt = next(queue, None)
                 if nxt is not None:
-                    running[pool.submit(run_task, nxt, threads)] = nxt
-    for task in heavy:
-        record(run_task(task, max(threads, os.cpu_count() or 1)))
+                    running[pool.submit(work, nxt, threads)] = nxt
+    return None
 
 
 def _run_dask(tasks: list[Task], record, scheduler: str | None, dask_local: int | None, threads: int) -> None:

@@ -109,10 +109,15 @@ def check_tables(where: str, value: Any) -> list[dict]:
     return value
 
 
-def check_pattern(where: str, value: Any, sparsity: float = 0.5) -> str:
+def check_pattern(where: str, value: Any, sparsity: float = 0.5, widths: tuple[int, ...] = ()) -> str:
+    """A pattern that parses, whose N:M has ``1 <= N <= M``, and that fits every input width in ``widths``."""
     check_str(where, value)
     try:
-        parse_pattern(value, 1024, sparsity)
+        pattern = parse_pattern(value, 1024, sparsity)
+        if hasattr(pattern, "m"):  # N:M: N and M themselves, then every width it must divide
+            pattern.validate(max(int(pattern.m), 1))
+            for d_in in widths:
+                pattern.validate(d_in)
     except (MaskbenchError, ValueError) as exc:
         raise SuiteError(f"{where}: {exc}") from None
     return value
@@ -220,9 +225,16 @@ def check_generated(where: str, src: dict) -> None:
     d_outs = check_list(f"{where}.d_out", src["d_out"], lambda w, v: check_int(w, v, 1)) if "d_out" in src else [None]
     sparsities = check_list(f"{where}.sparsity", src.get("sparsity", 0.5), lambda w, v: check_fraction(w, v, True))
     check_list(f"{where}.pattern", src.get("pattern", "per-row"), check_str)
+    widths = []
+    for family in families:
+        for d_in in d_ins:
+            try:
+                widths.append(SyntheticSpec(family=family, d_in=d_in).resolved()[0])
+            except ValueError as exc:
+                raise SuiteError(f"{where}: {exc}") from None
     for sparsity in sparsities:
         for pattern in as_list(src.get("pattern", "per-row")):
-            check_pattern(f"{where}.pattern", pattern, sparsity)
+            check_pattern(f"{where}.pattern", pattern, sparsity, tuple(widths))
     check_list(f"{where}.seeds", src.get("seeds", 0), check_int)
     check_list(f"{where}.dead_fraction", src.get("dead_fraction", 0.0), lambda w, v: check_fraction(w, v, False))
     for family in families:

@@ -160,6 +160,17 @@ def suite_path(name_or_path: str) -> Path:
     return candidate
 
 
+def check_files_exist(where: str, pattern: str, base_dir: Path) -> None:
+    """A ``files`` source must name at least one instance file now (a file, a folder holding some, or a glob
+    that matches), so that a typo fails at load, before a store or a run exists."""
+    import glob
+
+    root = Path(pattern) if Path(pattern).is_absolute() else base_dir / pattern
+    found = any(root.rglob("*.safetensors")) if root.is_dir() else bool(glob.glob(str(root)))
+    if not found:
+        raise SuiteError(f"{where}: no instance files found at {root}")
+
+
 def load_suite(name_or_path: str) -> Suite:
     """Read and validate a suite (see :mod:`bench.suite_schema` for every rule)."""
     path = suite_path(name_or_path)
@@ -178,6 +189,8 @@ def load_suite(name_or_path: str) -> Suite:
     instances = check_tables(f"{path}: instances", data.get("instances", []))
     for i, src in enumerate(instances):
         check_instance_source(f"{path}: instances[{i}]", src)
+        if src["kind"] == "files":
+            check_files_exist(f"{path}: instances[{i}].path", src["path"], path.parent)
     solvers = []
     for i, cfg in enumerate(check_tables(f"{path}: solvers", data.get("solvers", []))):
         cfg = check_solver_entry(f"{path}: solvers[{i}]", cfg)

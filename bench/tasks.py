@@ -63,6 +63,26 @@ def task_key(instance_id: str, config: SolverConfig) -> str:
     return f"{instance_id}:{config.key}"
 
 
+def _task_row(task: Task) -> dict[str, Any]:
+    """The identifying columns of a solver task's row."""
+    cfg = task.config
+    return {
+        "task_key": task.key, "instance_id": task.instance.instance_id,
+        "instance_key": task.instance.instance_key or f"content:{task.instance.instance_id}",
+        "fingerprint_json": json_text(list(task.instance.fingerprint)) if task.instance.fingerprint else None,
+        "instance_json": json_text(task.instance.info), "solver": cfg.display, "solver_name": cfg.name,
+        "settings_json": json_text(cfg.settings), "settings_hash": cfg.key, "warm_start": cfg.warm_start,
+    }
+
+
+def died_row(task: Task, reason: str) -> dict[str, Any]:
+    """The ``error`` row of a solver task whose worker process died (a crash in native code, the OOM killer)."""
+    from solvers.registry import spec
+
+    return {**_task_row(task), "status": "error", "objective": None, "verified": 0,
+            "message": f"WorkerDied: {reason}", "extra_json": json_text({"solver_kind": spec(task.config.name).kind})}
+
+
 def run_task(task: Task, threads: int = 1) -> dict[str, Any]:
     """Execute a task and return a results-store row (without ``run_id``)."""
     import torch
@@ -77,13 +97,7 @@ def run_task(task: Task, threads: int = 1) -> dict[str, Any]:
 
     cfg = task.config
     kind = spec(cfg.name).kind
-    row: dict[str, Any] = {
-        "task_key": task.key, "instance_id": task.instance.instance_id,
-        "instance_key": task.instance.instance_key or f"content:{task.instance.instance_id}",
-        "fingerprint_json": json_text(list(task.instance.fingerprint)) if task.instance.fingerprint else None,
-        "instance_json": json_text(task.instance.info), "solver": cfg.display, "solver_name": cfg.name,
-        "settings_json": json_text(cfg.settings), "settings_hash": cfg.key, "warm_start": cfg.warm_start,
-    }
+    row = _task_row(task)
     settings = dict(cfg.settings)
     if kind == "exact":
         # the runner already runs tasks in parallel: rows of one task are solved in this process

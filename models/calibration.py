@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from models.errors import CalibrationError
+from models.text_files import read_text
 
 DEFAULT_SOURCE = "pydoc_data.topics"
 
@@ -38,7 +39,7 @@ class Corpus:
     source: str
 
 
-def load_corpus(paths: list[str] | None = None) -> Corpus:
+def load_corpus(paths: list[str] | None = None, encoding: str = "utf-8") -> Corpus:
     """The default ``pydoc_data.topics`` corpus (the shipped CPython 3.11.7 snapshot), or the given text files."""
     if not paths:
         packed = resources.files("models").joinpath("data", "pydoc_topics.json.gz").read_bytes()
@@ -49,7 +50,7 @@ def load_corpus(paths: list[str] | None = None) -> Corpus:
         path = Path(p)
         if not path.is_file():
             raise CalibrationError(f"calibration text {p!r}: no such file")
-        parts.append(path.read_text(encoding="utf-8", errors="replace"))
+        parts.append(read_text(path, encoding))  # strict: undecodable bytes are an error, never U+FFFD
     text = "\n\n".join(parts)
     if not text.strip():
         raise CalibrationError(f"calibration text files {paths} are empty")

@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from models.capture import LayerStats, block_layers, capture_block_calls, find_blocks, run_block
+from models.save_model import atomic_text
 from solvers.instance_io import save_instance
 from solvers.pattern import NM, Pattern, PerRow, parse_pattern, per_row_k
 from solvers.problem import MaskProblem
@@ -117,9 +118,9 @@ def extract_instances(model: torch.nn.Module, windows: torch.Tensor, settings: E
             for tag, p in items:
                 path = out_dir / (f"{_safe(layer.name)}.safetensors" if tag == "full"
                                   else f"{_safe(layer.name)}.{tag}.safetensors")
-                iid = save_instance(p, path)
+                iid = save_instance(p, path.resolve())  # through a link, never replacing it
                 manifest.append({"file": path.name, "layer": layer.name, "kind": tag, "instance_id": iid,
                                  "shape": [p.d_out, p.d_in], "pattern": p.pattern.describe()})
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "manifest.json").write_text(json.dumps({"metadata": metadata, "instances": manifest}, indent=2))
+    atomic_text(out_dir / "manifest.json", json.dumps({"metadata": metadata, "instances": manifest}, indent=2))
     return manifest

@@ -11,6 +11,10 @@ fp32 model, so it is written once as a Hugging Face directory and later loaded f
         tokenizer.json, tokenizer_config.json   the converted fast tokenizer
         maskbench.json                          written last: the entry is complete
 
+``maskbench.json`` records the size and sha256 of every other file; an entry is verified against
+them before each use, and a damaged one (truncated, overwritten, edited) is removed with a one-line
+warning and rebuilt (:func:`cached_entry`).
+
 ``<weights digest>`` is :attr:`models.loading.ModelSource.weights_digest` — the sha256 of the GGUF
 file's bytes — so an edited or replaced GGUF file never meets a stale entry. The cache root is
 :func:`solvers.refiners.kernel_build.cache_root` (``$MASKBENCH_CACHE``, default ``~/.cache/maskbench``).
@@ -27,6 +31,7 @@ a one-line warning; ``MASKBENCH_NO_MODEL_CACHE=1`` bypasses the cache entirely.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -41,6 +46,7 @@ from solvers.refiners.kernel_build import cache_root
 COMPLETE_MARKER = "maskbench.json"
 WEIGHTS_FILE = "model.safetensors"
 DISABLE_ENV = "MASKBENCH_NO_MODEL_CACHE"
+HASH_BLOCK = 8 * 2**20
 
 
 def cache_disabled() -> bool:
@@ -52,10 +58,56 @@ def entry_directory(digest: str) -> Path:
     return cache_root() / "models" / digest
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(HASH_BLOCK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_records(folder: Path) -> dict[str, dict]:
+    """``{name: {"bytes": size, "sha256": hex}}`` of every file of an entry except the marker."""
+    return {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+            for p in sorted(folder.iterdir()) if p.is_file() and p.name != COMPLETE_MARKER}
+
+
+def entry_problem(path: Path) -> str | None:
+    """Why the entry at ``path`` must not be used (None when every recorded file has its recorded size and
+    sha256). Sizes first (a truncated file costs nothing to find), then the full hashes."""
+    try:
+        records = json.loads((path / COMPLETE_MARKER).read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError) as exc:
+        return f"unreadable {COMPLETE_MARKER} ({exc})"
+    if not isinstance(records, dict) or WEIGHTS_FILE not in records:
+        return "written by an older maskbench without checksums"
+    for name, record in records.items():
+        file = path / name
+        if not file.is_file():
+            return f"{name} is missing"
+        if file.stat().st_size != record.get("bytes"):
+            return f"{name} has {file.stat().st_size} bytes, {record.get('bytes')} were written"
+    for name, record in records.items():
+        if _sha256(path / name) != record.get("sha256"):
+            return f"{name} does not match the sha256 recorded when it was written"
+    return None
+
+
 def cached_entry(digest: str) -> Path | None:
-    """The complete cache entry for ``digest``, or None."""
+    """The complete, verified cache entry for ``digest``, or None.
+
+    Every file is checked against the size and sha256 recorded when the entry was written (about 1.4 s
+    for SmolLM2-135M's 517 MB on the 2-core development machine; see docs/safety.md). A damaged
+    entry is removed with a one-line warning, so the caller dequantises again and writes it anew."""
     path = entry_directory(digest)
-    return path if (path / COMPLETE_MARKER).is_file() and (path / WEIGHTS_FILE).is_file() else None
+    if not ((path / COMPLETE_MARKER).is_file() and (path / WEIGHTS_FILE).is_file()):
+        return None
+    problem = entry_problem(path)
+    if problem is None:
+        return path
+    _warn(f"the cached dequantised model {path} is damaged ({problem}); rebuilding it")
+    shutil.rmtree(path, ignore_errors=True)
+    return None
 
 
 def distinct_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -102,17 +154,17 @@ def store(digest: str, source_name: str, model: torch.nn.Module, tokenizer) -> P
         tokenizer.save_pretrained(tmp)
         import transformers
 
-        marker = {"source": source_name, "weights_digest": digest, "dtype": "float32",
+        marker = {"files": file_records(tmp), "source": source_name, "weights_digest": digest, "dtype": "float32",
                   "transformers": transformers.__version__, "torch": torch.__version__}
         (tmp / COMPLETE_MARKER).write_text(json.dumps(marker, indent=2))
         for path in tmp.iterdir():
             os.chmod(path, 0o666 & ~_umask())
-        if final.exists() and cached_entry(digest) is None:
+        if final.exists() and not (final / COMPLETE_MARKER).is_file():
             shutil.rmtree(final)  # an incomplete entry (e.g. copied by hand): replace it
         try:
             os.rename(tmp, final)
         except OSError:
-            if cached_entry(digest) is None:  # not a lost race with an identical entry: a real failure
+            if not (final / COMPLETE_MARKER).is_file():  # not a lost race with an identical entry: a real failure
                 raise
             shutil.rmtree(tmp, ignore_errors=True)
         return final

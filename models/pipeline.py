@@ -35,6 +35,7 @@ class CalibrationJob:
     device: str | None = None
     eval_windows: int | None = None   # cap on held-out windows (None: all)
     propagation: str = "pruned"
+    calib_encoding: str = "utf-8"     # of the --calib-text files (strict decoding)
 
 
 @dataclass
@@ -62,7 +63,7 @@ class PruningSession:
 
             hf_logging.disable_progress_bar()
         self.loaded = load_model(job.model, device=job.device)
-        corpus = load_corpus(list(job.calib_text) if job.calib_text else None)
+        corpus = load_corpus(list(job.calib_text) if job.calib_text else None, job.calib_encoding)
         self.data = prepare(self.loaded.tokenizer, corpus, job.nsamples, job.seqlen, job.seed, job.propagation,
                             job.eval_fraction)
         self.metadata = dict(self.data.protocol.metadata(), model=self.loaded.name,

@@ -19,6 +19,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bench.paths import atomic_save_figure  # noqa: E402
+
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
@@ -72,6 +74,6 @@ def frontier_figure(summary: pd.DataFrame, path: Path) -> Path | None:
     ax.set_title(f"Certified Shor bound on full rows: budgets of {budgets} Newton steps (left to right)")
     ax.grid(alpha=0.3)
     fig.legend(loc="outside lower center", ncol=4, frameon=False)
-    fig.savefig(path)
+    atomic_save_figure(fig, path)
     plt.close(fig)
     return path

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.paths import atomic_write_text
 from reports import figures_quality, figures_runs, figures_time
 from reports.data import expand_instance_info, prepare_prune, with_derived, with_gaps
 from reports.formatting import markdown_table
@@ -108,8 +109,8 @@ def render_report(frame: pd.DataFrame, prune: pd.DataFrame, header: dict, out_di
         if table is not None and not table.empty:
             stem, caption = TABLES[key]
             tex.append(write_latex(table, out / f"{stem}.tex", f"{prefix} {caption}", f"tab:{stem.removeprefix('table_')}"))
-    (out / "report.md").write_text(_markdown(header, tables, figs, prefix))
-    (out / "report.html").write_text(_html(header, tables, figs, prefix))
+    atomic_write_text(out / "report.md", _markdown(header, tables, figs, prefix))
+    atomic_write_text(out / "report.html", _html(header, tables, figs, prefix))
     return [out / "report.md", out / "report.html"] + [p for fs in figs.values() for f in fs for p in f.paths] + tex
 
 

@@ -21,6 +21,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bench.paths import atomic_save_figure  # noqa: E402
+
 
 def bracket(frame: pd.DataFrame) -> pd.DataFrame:
     """Per layer type: rows, blocks, totals and the bracket ends in % (``found_pct ≤ certified_pct``)."""
@@ -68,6 +70,6 @@ def bracket_figure(summary: pd.DataFrame, path: Path) -> Path | None:
     ax.grid(axis="x", alpha=0.3)
     ax.set_ylim(len(summary) - 0.4, -0.6)
     fig.legend(loc="outside lower center", ncol=2, frameon=False)   # constrained layout makes room below
-    fig.savefig(path)
+    atomic_save_figure(fig, path)
     plt.close(fig)
     return path

@@ -19,6 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
+from bench.paths import atomic_save_figure  # noqa: E402
+
 SUMMARY_COLUMNS = ("run_id", "started", "git_commit", "machine", "solver", "n", "median_ratio", "min_ratio",
                    "max_ratio", "errors")
 
@@ -88,7 +90,7 @@ def history_figure(table: pd.DataFrame, path: Path, formats: tuple[str, ...] = (
     written = []
     for fmt in formats:
         out = path.with_suffix(f".{fmt}")
-        fig.savefig(out, dpi=200 if fmt == "png" else None)
+        atomic_save_figure(fig, out, dpi=200 if fmt == "png" else None)
         written.append(out)
     plt.close(fig)
     return written

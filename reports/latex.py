@@ -32,5 +32,7 @@ def to_latex(table: pd.DataFrame, caption: str, label: str) -> str:
 
 def write_latex(table: pd.DataFrame, path: Path, caption: str, label: str) -> Path:
     path = Path(path)
-    path.write_text(to_latex(table, caption, label))
+    from bench.paths import atomic_write_text
+
+    atomic_write_text(path, to_latex(table, caption, label))
     return path

@@ -26,6 +26,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from bench.paths import atomic_save_figure  # noqa: E402
+
 COLUMN_WIDTH = 3.3
 """Figure width in inches (one column of a two-column paper)."""
 
@@ -142,8 +144,8 @@ def save(fig, out_dir: Path, stem: str, formats=("png", "pdf")) -> list[Path]:
     paths = []
     for fmt in order:
         path = Path(out_dir) / f"{stem}.{fmt}"
-        fig.savefig(path, dpi=PNG_DPI if fmt == "png" else None, bbox_inches="tight", pad_inches=0.02,
-                    metadata={"Date": None} if fmt in ("pdf", "svg") else None)
+        atomic_save_figure(fig, path, dpi=PNG_DPI if fmt == "png" else None, bbox_inches="tight", pad_inches=0.02,
+                           metadata={"Date": None} if fmt in ("pdf", "svg") else None)
         paths.append(path)
     plt.close(fig)
     return paths

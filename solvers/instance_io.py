@@ -67,7 +67,12 @@ def _read(path: Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, str
     except InstanceFileError:
         raise
     except Exception as exc:  # safetensors raises several types for corrupt headers/data
-        raise InstanceFileError(f"{path}: not a valid safetensors {kind} file ({type(exc).__name__}: {exc})") from None
+        detail = " ".join(str(exc).split())
+        raise InstanceFileError(f"{path}: not a valid safetensors {kind} file ({type(exc).__name__}: {detail})") from None
+    version = meta.get("version", FORMAT_VERSION)  # files of other writers may omit it: version 1
+    if version != FORMAT_VERSION:
+        raise InstanceFileError(f"{path}: {kind} file format version {version!r} is not supported "
+                                f"(this maskbench reads version {FORMAT_VERSION})")
     return tensors, meta
 
 

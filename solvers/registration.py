@@ -15,7 +15,7 @@ import torch
 
 from solvers.objective import row_objectives
 from solvers.result import SolveResult
-from solvers.settings import SettingTypes, signature_settings
+from solvers.settings import SettingLimits, SettingTypes, signature_settings
 
 KINDS = ("baseline", "refiner", "exact")
 CHAIN_SEPARATOR = "+"
@@ -55,6 +55,7 @@ class SolverSpec:
     default_warm_start: tuple[str, ...] = ()
     settings: SettingTypes | None = None
     prepare: Callable[[], object] | None = None
+    limits: SettingLimits | None = None
 
     def unavailable_reason(self) -> str | None:
         """None when usable, else why not (naming the extra to install)."""
@@ -71,7 +72,7 @@ SOLVERS: dict[str, SolverSpec] = {}
 def register_solver(name: str, kind: str, summary: str, requires: tuple[str, ...] = (),
                     extra: str | None = None, uses_warm_start: bool = False,
                     default_warm_start: tuple[str, ...] | str = (), settings: SettingTypes | None = None,
-                    prepare: Callable[[], object] | None = None):
+                    prepare: Callable[[], object] | None = None, limits: SettingLimits | None = None):
     """Decorator registering ``fn`` as solver ``name``.
 
     ``default_warm_start`` lists warm-start specs tried in order; the first whose
@@ -80,6 +81,7 @@ def register_solver(name: str, kind: str, summary: str, requires: tuple[str, ...
     ``**settings``, which must then declare them here to have them checked. ``prepare`` is the
     solver's one-time set-up (compiling a kernel): the solver does it itself when needed, outside its
     own clock, and callers that time whole stages run it first (:func:`solvers.registry.prepare`).
+    ``limits`` (name → ``(low, high)``) bounds numeric settings; undeclared ones must be ``>= 0``.
     """
     if kind not in KINDS:
         raise ValueError(f"solver kind must be one of {KINDS}, got {kind!r}")
@@ -93,7 +95,7 @@ def register_solver(name: str, kind: str, summary: str, requires: tuple[str, ...
             raise ValueError(f"solver {name!r} registered twice")
         accepted = settings if settings is not None else signature_settings(fn)
         SOLVERS[name] = SolverSpec(name, kind, summary, fn, tuple(requires), extra,
-                                     uses_warm_start, tuple(default_warm_start), accepted, prepare)
+                                     uses_warm_start, tuple(default_warm_start), accepted, prepare, limits)
         return fn
 
     return decorate

@@ -34,6 +34,7 @@ import torch
 
 from solvers.errors import InfeasibleMaskError, SolverUnavailableError, UnknownSolverError
 from solvers.objective import check_feasible, row_objectives
+from solvers.plugin_isolation import import_plugin
 from solvers.problem import MaskProblem
 from solvers.registration import CHAIN_SEPARATOR, KINDS, SOLVERS, SolverSpec, WarmStart
 from solvers.result import SolveResult, library_versions, make_result
@@ -93,11 +94,9 @@ def _import_plugin_solvers() -> None:
     """Solvers of installed packages, declared in the entry-point group ``maskbench.solvers``."""
     for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
         before = set(SOLVERS)
-        try:
-            entry.load()
-        except Exception as exc:  # noqa: BLE001 -- a broken plugin must not break the registry
-            _PLUGIN_ERRORS[entry.name] = (f"plugin {entry.value!r} failed to import: "
-                                          f"{type(exc).__name__}: {exc}")
+        reason = import_plugin(entry)  # exits, exceptions and multi-line messages become one line
+        if reason is not None:
+            _PLUGIN_ERRORS[entry.name] = reason
             continue
         if set(SOLVERS) == before and entry.name not in SOLVERS:
             _PLUGIN_ERRORS[entry.name] = f"plugin {entry.value!r} registered no solver"
@@ -130,7 +129,7 @@ def accepted_settings(name: str) -> SettingTypes | None:
 def validate_settings(name: str, settings: dict[str, Any]) -> dict[str, Any]:
     """``settings`` of solver ``name`` (the last of a chain) checked and coerced; see :mod:`solvers.settings`."""
     last, _ = split_chain(name)
-    return check_settings(last, accepted_settings(last), settings)
+    return check_settings(last, accepted_settings(last), settings, spec(last).limits)
 
 
 def available_solvers() -> list[SolverInfo]:
@@ -251,7 +250,7 @@ def solve(name: str, problem: MaskProblem, warm_start=None, time_limit: float | 
         raise ValueError(f"time_limit must be positive seconds, got {time_limit!r}")
     if warm_start is not None and not s.uses_warm_start:
         raise ValueError(f"solver {name!r} ({s.kind}) does not take a warm start")
-    settings = check_settings(name, s.settings, settings)
+    settings = check_settings(name, s.settings, settings, s.limits)
     if warm_start is None and s.uses_warm_start:
         warm_start = next((w for w in s.default_warm_start if is_available(w)), None)
     t0 = time.perf_counter()

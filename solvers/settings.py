@@ -6,7 +6,8 @@ default's type when there is none). A solver that takes ``**settings`` (the exac
 declares them when it registers. Values usually arrive from the command line (``--set
 KEY=VALUE``, parsed as JSON) or a suite file, so they are checked here, before any work:
 an unknown key names the accepted keys and the closest match; a value of the wrong type names
-the expected type. ``int`` values are accepted for ``float`` settings (converted); ``bool`` is
+the expected type; a number out of its range (never negative, never infinite or NaN, within the
+bounds a solver declares) names the range. ``int`` values are accepted for ``float`` settings (converted); ``bool`` is
 never taken for a number.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -23,6 +25,10 @@ from solvers.errors import SettingsError
 
 SettingTypes = Mapping[str, tuple[type, ...]]
 """Setting name → the accepted Python types (``type(None)`` when None is allowed)."""
+
+SettingLimits = Mapping[str, tuple[float | None, float | None]]
+"""Setting name → ``(low, high)`` inclusive bounds of a number (None: unbounded on that side)."""
+DEFAULT_RANGE: tuple[float | None, float | None] = (0, None)
 
 _FIXED_PARAMETERS = ("problem", "warm_start", "time_limit", "seed")
 
@@ -87,8 +93,25 @@ def coerce(solver: str, key: str, value: Any, allowed: tuple[type, ...]) -> Any:
     raise SettingsError(f"setting {key!r} of solver {solver!r} must be {_type_words(allowed)}, got {value!r}")
 
 
-def check_settings(solver: str, accepted: SettingTypes | None, settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Validated (and coerced) copy of ``settings``; raises :class:`SettingsError` naming the problem."""
+def check_range(solver: str, key: str, value: Any, limits: SettingLimits | None = None) -> None:
+    """A number must be finite and within the solver's declared ``(low, high)`` for ``key`` (either may be
+    None), or ``>= 0`` when it declares none: counts, budgets, tolerances and limits are never negative,
+    and an unbounded count (``phases = 10000000``) must not size an allocation or outlast a time limit."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    low, high = (limits or {}).get(key, DEFAULT_RANGE)
+    if not math.isfinite(value):
+        raise SettingsError(f"setting {key!r} of solver {solver!r} must be a finite number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        span = (f"between {low:g} and {high:g}" if low is not None and high is not None
+                else f">= {low:g}" if low is not None else f"<= {high:g}")
+        raise SettingsError(f"setting {key!r} of solver {solver!r} must be {span}, got {value!r}")
+
+
+def check_settings(solver: str, accepted: SettingTypes | None, settings: Mapping[str, Any],
+                   limits: SettingLimits | None = None) -> dict[str, Any]:
+    """Validated (and coerced) copy of ``settings``: known keys, right types, numbers in range
+    (:func:`check_range`); raises :class:`SettingsError` naming the problem."""
     if accepted is None:
         return dict(settings)
     out = {}
@@ -98,4 +121,5 @@ def check_settings(solver: str, accepted: SettingTypes | None, settings: Mapping
             raise SettingsError(f"unknown setting {key!r} for solver {solver!r}{closest(key, accepted)}; "
                                 f"accepted: {names}")
         out[key] = coerce(solver, key, value, accepted[key])
+        check_range(solver, key, out[key], limits)
     return out

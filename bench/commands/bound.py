@@ -6,6 +6,7 @@ import argparse
 import math
 import time
 
+from bench.cli_types import positive_float, positive_int
 from bench.jsonout import emit_json
 from solvers import load_instance, load_mask, solve
 from solvers.exact.layer_bound import certified_gap
@@ -21,10 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("instance", help="instance file")
     p.add_argument("--mask", default=None, help="mask file: report its objective and certified gap (it also "
                                                 "serves as the start that fixes columns; default start: wanda)")
-    p.add_argument("--time-limit", type=float, default=None,
+    p.add_argument("--time-limit", type=positive_float, default=None,
                    help="seconds for the whole instance; rows not reached keep the bound 0")
-    p.add_argument("--newton-steps", type=int, default=None, help="Newton steps per row (default 30)")
-    p.add_argument("--workers", type=int, default=None, help="row processes (default: all CPUs)")
+    p.add_argument("--newton-steps", type=positive_int, default=None, help="Newton steps per row (default 30)")
+    p.add_argument("--workers", type=positive_int, default=None, help="row processes (default: all CPUs)")
     p.add_argument("--device", default=None,
                    help="cpu (default) or cuda[:N]: where the per-row algebra runs (on CUDA rows run in one process)")
     p.add_argument("--progress", action="store_true", help="progress bar over rows (stderr)")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bench.cli_types import fraction, pattern_text, positive_float, positive_int
 from bench.jsonout import emit_json, json_ready
-from bench.paths import refuse_overwrite
+from bench.paths import output_file
 from bench.set_options import parse_set_options
 from solvers import available_solvers, evaluate, generate, load_instance, load_mask, save_instance, save_mask, solve
 from solvers.synthetic import FAMILIES, SyntheticSpec
@@ -22,11 +23,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Generate a synthetic instance with LLM-like activations (correlated "
                                    "channels, 100-1000x outlier channels) and write it as an instance file.")
     p.add_argument("--family", choices=sorted(FAMILIES), default="small", help="size family (default: small)")
-    p.add_argument("--d-in", type=int, default=None, help="input dimension (default: family default)")
-    p.add_argument("--d-out", type=int, default=None, help="output rows (default: family default)")
-    p.add_argument("--sparsity", type=float, default=0.5, help="pruned fraction for per-row (default 0.5)")
-    p.add_argument("--pattern", default="per-row", help="'per-row' (default) or N:M such as 2:4")
-    p.add_argument("--dead-fraction", type=float, default=0.0, help="share of dead inputs G_jj=0")
+    p.add_argument("--d-in", type=positive_int, default=None, help="input dimension (default: family default)")
+    p.add_argument("--d-out", type=positive_int, default=None, help="output rows (default: family default)")
+    p.add_argument("--sparsity", type=fraction, default=0.5, help="pruned fraction for per-row (default 0.5)")
+    p.add_argument("--pattern", type=pattern_text, default="per-row", help="'per-row' (default) or N:M such as 2:4")
+    p.add_argument("--dead-fraction", type=fraction, default=0.0, help="share of dead inputs G_jj=0")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--out", required=True, help="output instance file (.safetensors)")
     p.set_defaults(func=cmd_generate)
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("instance", help="instance file")
     p.add_argument("--solver", required=True, help="solver name (see 'maskbench solvers'), or a chain a+b")
     p.add_argument("--warm-start", default=None, help="warm-start solver name/chain, or a mask file")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds")
+    p.add_argument("--time-limit", type=positive_float, default=None, help="seconds")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="solver setting (JSON value), repeatable, e.g. --set max_iters=100")
@@ -67,15 +68,15 @@ def cmd_solvers(args) -> int:
 def cmd_generate(args) -> int:
     spec = SyntheticSpec(family=args.family, d_in=args.d_in, d_out=args.d_out, sparsity=args.sparsity,
                          pattern=args.pattern, seed=args.seed, dead_fraction=args.dead_fraction)
+    target = output_file(args.out)
     problem = generate(spec)
-    iid = save_instance(problem, args.out)
+    iid = save_instance(problem, target)
     print(f"wrote {args.out}: {problem.d_out}x{problem.d_in}, {problem.pattern.describe()}, id {iid}")
     return 0
 
 
 def cmd_solve(args) -> int:
-    if args.out:
-        refuse_overwrite(args.out, args.instance, *([args.warm_start] if args.warm_start else []))
+    target = output_file(args.out, args.instance, *([args.warm_start] if args.warm_start else [])) if args.out else None
     problem = load_instance(args.instance)
     warm = args.warm_start
     if warm is not None and (warm.endswith(".safetensors") or "/" in warm):
@@ -83,8 +84,8 @@ def cmd_solve(args) -> int:
     result = solve(args.solver, problem, warm_start=warm, time_limit=args.time_limit, seed=args.seed,
                    **parse_set_options(args.set))
     iid = problem.instance_id()
-    if args.out and result.mask is not None:
-        save_mask(result.mask, args.out, {"instance_id": iid, "solver": args.solver,
+    if target is not None and result.mask is not None:
+        save_mask(result.mask, target, {"instance_id": iid, "solver": args.solver,
                                           "objective": repr(result.objective)})
     summary = json_ready({**result.summary(), "instance_id": iid, "d_out": problem.d_out, "d_in": problem.d_in,
                           "pattern": problem.pattern.describe()})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from bench.store import DEFAULT_STORE
 
@@ -25,10 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_history(args) -> int:
     from bench.history import history_frame
+    from bench.paths import atomic_write_text, output_directory, store_files
     from bench.store import ResultStore
     from reports.history import history_figure, history_markdown, history_table
 
-    frame = history_frame(ResultStore(args.store, create=False), args.suite, args.solver)
+    store = ResultStore(args.store, create=False)
+    out = output_directory(args.out, *store_files(store.path), writes=lambda name: name.startswith("history.")) \
+        if args.out else None
+    frame = history_frame(store, args.suite, args.solver)
     if frame.empty:
         wanted = " and ".join(x for x in (f"suite {args.suite!r}" if args.suite else "",
                                           f"solvers {args.solver}" if args.solver else "") if x)
@@ -36,11 +39,10 @@ def cmd_history(args) -> int:
     table = history_table(frame)
     text = history_markdown(table)
     print(text, end="")
-    if args.out:
-        out = Path(args.out)
+    if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "history.md").write_text("# maskbench history\n\n" + text)
-        frame.to_csv(out / "history.csv", index=False)
+        atomic_write_text(out / "history.md", "# maskbench history\n\n" + text)
+        atomic_write_text(out / "history.csv", frame.to_csv(index=False))
         for path in [out / "history.md", out / "history.csv", *history_figure(table, out / "history")]:
             print(path)
     return 0

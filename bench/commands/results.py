@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.paths import atomic_write_text, refuse_overwrite, store_files
+from bench.cli_types import positive_int
+from bench.paths import STDOUT, atomic_write_text, output_directory, output_file, store_files
 from bench.reporting import write_report
 from bench.store import DEFAULT_STORE, ResultStore
 
@@ -24,12 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("suite", nargs="?", default="quick", help="built-in suite name (quick, gap, layers, paper, paper-full) or "
                                                               "a suite .toml file (default: quick)")
     _store_arg(p)
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: cores)")
+    p.add_argument("--workers", type=positive_int, default=None, help="local worker processes (default: cores)")
     p.add_argument("--force", action="store_true", help="start a new run and recompute every task "
                                                              "(also when another runner executes the latest run)")
     p.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (tcp://host:port)")
-    p.add_argument("--dask-local", type=int, default=None, metavar="N", help="run on a Dask LocalCluster of N workers")
-    p.add_argument("--threads-per-task", type=int, default=1, help="torch threads in each task (default 1)")
+    p.add_argument("--dask-local", type=positive_int, default=None, metavar="N", help="run on a Dask LocalCluster of N workers")
+    p.add_argument("--threads-per-task", type=positive_int, default=1, help="torch threads in each task (default 1)")
     p.add_argument("--report-dir", default=None, help="where to write the report (default: results/report-SUITE)")
     p.add_argument("--no-report", action="store_true", help="do not write a report after the run")
     p.set_defaults(func=cmd_run)
@@ -47,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Export a run (default: latest) as CSV, e.g. to commit as a regression baseline.")
     p.add_argument("run", nargs="?", type=int, default=None)
     _store_arg(p)
-    p.add_argument("--csv", required=True, help="output CSV file")
+    p.add_argument("--csv", required=True, help="output CSV file ('-' for standard output)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("compare", help="regression gate between two result sets (exit 1 on regression)",
@@ -69,6 +70,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_compare)
 
 
+def report_file(name: str) -> bool:
+    """Whether ``maskbench report`` may write a file of this name into its folder."""
+    return name in ("report.md", "report.html") or Path(name).suffix in (".tex", ".png", ".pdf", ".svg")
+
+
 def _formats(text: str) -> tuple[str, ...]:
     """``"png,svg"`` → ``("png", "svg")``; a one-line error naming the unknown formats."""
     from reports.style import FORMATS
@@ -87,6 +93,9 @@ def cmd_run(args) -> int:
     from bench.suites import load_suite
 
     suite = load_suite(args.suite)
+    if not args.no_report:  # before any work: a report folder that cannot be written fails now, not after the run
+        output_directory(args.report_dir or Path(args.store).parent / f"report-{suite.name}", *store_files(args.store),
+                         writes=report_file)
     store = ResultStore(args.store)
     summary = run_suite(suite, store, workers=args.workers, force=args.force, scheduler=args.scheduler,
                         dask_local=args.dask_local, threads_per_task=args.threads_per_task,
@@ -110,7 +119,10 @@ def cmd_run(args) -> int:
 
 def cmd_report(args) -> int:
     store = ResultStore(args.store, create=False)
-    for f in write_report(store, args.run, args.out, _formats(args.formats)).files:
+    formats = _formats(args.formats)
+    if args.out is not None:
+        output_directory(args.out, *store_files(store.path), writes=report_file)
+    for f in write_report(store, args.run, args.out, formats).files:
         print(f)
     return 0
 
@@ -119,7 +131,8 @@ def cmd_export(args) -> int:
     from bench.export import export_csv
 
     n = export_csv(ResultStore(args.store, create=False), args.csv, args.run)
-    print(f"wrote {n} results to {args.csv}")
+    print(f"wrote {n} results to {'standard output' if args.csv == STDOUT else args.csv}",
+          file=sys.stderr if args.csv == STDOUT else sys.stdout)
     return 0
 
 
@@ -129,12 +142,11 @@ def cmd_compare(args) -> int:
 
     base, base_info = load_source(args.base)
     new, new_info = load_source(args.new)
-    if args.out:
-        refuse_overwrite(args.out, *store_files(base_info["source"]), *store_files(new_info["source"]))
+    target = output_file(args.out, *store_files(base_info["source"]), *store_files(new_info["source"])) if args.out else None
     result = compare(base, new, base_info, new_info, heuristic_tol=args.tolerance, allow_missing=args.allow_missing,
                      allow_content_change=args.allow_content_change)
     text = markdown(result, base_info, new_info)
     print(text)
-    if args.out:
-        atomic_write_text(args.out, text)
+    if target is not None:
+        atomic_write_text(target, text)
     return 1 if result.failed else 0

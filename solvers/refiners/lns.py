@@ -68,6 +68,12 @@ from solvers.refiners.tabu_search import tabu_rows
 from solvers.registration import register_solver, warm_row_objectives
 from solvers.result import FEASIBLE, TIME_LIMIT, make_result
 
+MAX_PHASES = 1000
+"""Upper bound of ``phases``: the tenures of a row chunk are drawn for every phase before its search
+(``[chunk_rows, phases]`` integers and one draw per phase); 10^7 phases took 89 s and 9.1 GB before the
+first time check. The default is 6 (module docstring)."""
+MAX_STEPS = 10**7
+
 
 def resolve_backend(backend: str, device: torch.device) -> str:
     """``"cpp"`` (the C++ kernel, CPU) or ``"torch"``; ``"auto"`` takes cpp on the CPU when it builds."""
@@ -86,7 +92,9 @@ def draw_tenures(rows: int, base: int, phases: int, generator: torch.Generator) 
 
 
 @register_solver("lns", "refiner", "tabu search over swap chains from a 1-swap optimum (never worse than its start)",
-                 uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"), prepare=load)
+                 uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"), prepare=load,
+                 limits={"phases": (1, MAX_PHASES), "steps": (0, MAX_STEPS), "tenure": (1, None), "patience": (1, None),
+                         "candidates": (1, None), "chunk_rows": (1, None), "refresh_every": (1, None)})
 def solve_lns(problem: MaskProblem, warm_start, time_limit, seed, steps: int = 500, phases: int = 6,
               tenure: int | None = None, patience: int | None = 80, candidates: int | None = 64,
               chunk_rows: int = 64, refresh_every: int = 32, backend: str = "auto",
