@@ -96,7 +96,9 @@ def damaged(data: bytes, how) -> bytes:
 
 @contextlib.contextmanager
 def folder():
-    with tempfile.TemporaryDirectory(prefix="mb-prop-") as tmp:
+    """A fresh temporary folder, also the working directory: a relative path drawn as an option value
+    (``--csv wanda``) is written there, never into the checkout."""
+    with tempfile.TemporaryDirectory(prefix="mb-prop-") as tmp, contextlib.chdir(tmp):
         yield Path(tmp)
 
 
