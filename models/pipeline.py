@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import resource
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
-from models.calibration import load_corpus, prepare
 from models.loading import load_model
+from models.dense_check import check_dense, vocabulary_size
 from models.perplexity import Perplexity, perplexity
+from models.protocol_data import model_max_positions, prepare_datasets
+from models.run_record import environment_record
 from models.sequential import PruneReport, PruneSettings, prepare_solvers, prune_model
 
 
@@ -27,7 +29,7 @@ class CalibrationJob:
 
     model: str | None = None          # None / "smollm2-135m": the default SmolLM2-135M GGUF
     nsamples: int = 32
-    seqlen: int = 256
+    seqlen: int | None = 256       # None: the model's maximum positions (the papers' choice)
     seed: int = 0
     calib_text: tuple[str, ...] | None = None
     eval_fraction: float = 0.1
@@ -35,6 +37,21 @@ class CalibrationJob:
     device: str | None = None
     eval_windows: int | None = None   # cap on held-out windows (None: all)
     propagation: str = "pruned"
+    calib_dataset: str | None = None  # models.datasets argument (None: calib_text files, else pydoc)
+    eval_dataset: str | None = None   # None: the calibration dataset's evaluation split
+    dense_check: bool = True          # stop when the dense perplexity shows a broken model (models.dense_check)
+
+    def datasets(self) -> tuple[str | None, str | None]:
+        """The dataset arguments; ``calib_text`` files are ``text:`` datasets (one corpus, split)."""
+        if self.calib_dataset is None and self.calib_text and len(self.calib_text) == 1:
+            return f"text:{self.calib_text[0]}", self.eval_dataset
+        return self.calib_dataset, self.eval_dataset
+
+
+def evaluate_zero_shot(model, tokenizer, settings, progress):
+    from models.zero_shot import evaluate_zero_shot as run
+
+    return run(model, tokenizer, settings, progress)
 
 
 @dataclass
@@ -62,9 +79,18 @@ class PruningSession:
 
             hf_logging.disable_progress_bar()
         self.loaded = load_model(job.model, device=job.device)
-        corpus = load_corpus(list(job.calib_text) if job.calib_text else None)
-        self.data = prepare(self.loaded.tokenizer, corpus, job.nsamples, job.seqlen, job.seed, job.propagation,
-                            job.eval_fraction)
+        if job.seqlen is None:  # the papers' seqlen: the model's maximum positions
+            self.job = job = replace(job, seqlen=model_max_positions(self.loaded.model))
+        if job.calib_dataset is None and job.calib_text and len(job.calib_text) > 1:
+            from models.calibration import load_corpus, prepare
+
+            self.data = prepare(self.loaded.tokenizer, load_corpus(list(job.calib_text)), job.nsamples, job.seqlen,
+                                job.seed, job.propagation, job.eval_fraction)
+        else:
+            calib, evaluation = job.datasets()
+            self.data = prepare_datasets(self.loaded.tokenizer, calib, evaluation, job.nsamples, job.seqlen, job.seed,
+                                         job.propagation, job.eval_fraction)
+        self.environment = environment_record(self.loaded.model)
         self.metadata = dict(self.data.protocol.metadata(), model=self.loaded.name,
                              weights=self.loaded.source.weights_note,
                              weights_digest=self.loaded.source.weights_digest, model_class=type(self.loaded.model).__name__)
@@ -72,6 +98,7 @@ class PruningSession:
         self._dense_state: dict[str, torch.Tensor] | None = None  # copied before the first prune
         self._dense_ppl: Perplexity | None = None
         self._dirty = False
+        self._dense_zero_shot: dict = {}
 
     @property
     def model(self) -> torch.nn.Module:
@@ -88,7 +115,23 @@ class PruningSession:
             t = time.perf_counter()
             self._dense_ppl = self.evaluate()
             self.stage_seconds["dense_perplexity"] = time.perf_counter() - t
+            if self.job.dense_check:
+                check_dense(self._dense_ppl, vocabulary_size(self.model), self.loaded.name,
+                            self.metadata.get("evaluation", "the evaluation data"))
         return self._dense_ppl
+
+    def dense_zero_shot(self, settings):
+        """Zero-shot results of the dense model (computed once per session and task settings)."""
+        if settings not in self._dense_zero_shot:
+            self.restore_dense()
+            self._dense_zero_shot[settings] = evaluate_zero_shot(self.model, self.loaded.tokenizer, settings,
+                                                                 self.progress)
+            self.stage_seconds["dense_zero_shot"] = self._dense_zero_shot[settings].seconds
+        return self._dense_zero_shot[settings]
+
+    def zero_shot(self, settings):
+        """Zero-shot results of the model as it is now (after :meth:`prune`: the pruned model)."""
+        return evaluate_zero_shot(self.model, self.loaded.tokenizer, settings, self.progress)
 
     def restore_dense(self) -> None:
         if self._dirty:

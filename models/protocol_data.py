@@ -146,6 +146,16 @@ def prepare_datasets(tokenizer, calib: str | None, evaluation: str | None, nsamp
     return CalibrationData(windows, torch.as_tensor(e_ids, dtype=torch.long).reshape(-1), record)
 
 
+def model_max_positions(model) -> int:
+    """The model's maximum positions (``max_position_embeddings``, GPT-2's ``n_positions``): Wanda's ``model.seqlen``."""
+    config = model.config
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 1:
+            return value
+    raise CalibrationError(f"{type(model).__name__}: no maximum positions in its config; give --seqlen")
+
+
 def fetch(name: str) -> list[str]:
     """Download hub dataset ``name`` (both roles) into the ``datasets`` cache; the splits fetched."""
     spec = parse_dataset(name)
