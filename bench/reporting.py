@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench.store import ResultStore
+from solvers.registry import chain_name
 
 
 @dataclass
@@ -58,13 +59,22 @@ def report_rows(store: ResultStore, run: dict) -> pd.DataFrame:
     return pd.concat([results, others.assign(_this=False)], ignore_index=True) if not others.empty else results
 
 
+def prune_rows(store: ResultStore, run: dict) -> pd.DataFrame:
+    """The run's whole-model rows plus ``chain``, the solver configuration's label as the runner and the
+    CLI name it (:func:`solvers.registry.chain_name`: ``wanda+swap`` for swap warm-started from wanda)."""
+    prune = pd.DataFrame(store.prune_results(run["id"]))
+    if prune.empty:
+        return prune
+    return prune.assign(chain=[chain_name(s, w if isinstance(w, str) and w else None)
+                               for s, w in zip(prune["solver"], prune["warm_start"])])
+
+
 def load_report_inputs(store: ResultStore, run_id: int | None = None) -> ReportInputs:
     """Read run ``run_id`` (default: the latest) and prepare its rows once."""
     from reports.build import prepare
 
     run = store.run(run_id)
-    return ReportInputs(prepare(report_rows(store, run)), pd.DataFrame(store.prune_results(run["id"])),
-                        report_header(store, run))
+    return ReportInputs(prepare(report_rows(store, run)), prune_rows(store, run), report_header(store, run))
 
 
 def write_report(store: ResultStore, run_id: int | None, out: str | Path | None = None,

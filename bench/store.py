@@ -1,37 +1,17 @@
 """The results store: SQLite (WAL mode), one row per finished task, committed at once.
 
-Tables
+The tables, their columns and the schema versions are in :mod:`bench.store_schema`.
+
+Safety
 ------
-``runs``: ``id, started_at, finished_at, status (running|finished|interrupted), suite,
-suite_hash, git_commit, git_dirty, machine_json`` (CPU model, cores, RAM, GPU, versions).
-
-``results``: ``run_id, task_key, instance_id`` (exact content hash of W and G: differs between
-CPUs for recomputed instances), ``instance_json`` (d_out, d_in, pattern, family, model, layer … as
-JSON), ``solver`` (configuration label), ``solver_name``, ``settings_json``, ``settings_hash``,
-``warm_start, status, objective, lower_bound, gap, build_seconds, solve_seconds, iterations,
-nodes, trace_json, verified, message, extra_json, finished_at``, then ``instance_key`` (the
-portable key of :func:`solvers.identity.portable_key`, what results are matched on across
-machines) and ``fingerprint_json`` (:func:`solvers.identity.fingerprint` as a JSON list).
-``(run_id, task_key)`` is unique: a task is stored once per run.
-
-``prune_results``: whole-model pruning runs (``run_id, task_key, model, solver, warm_start,
-sparsity, pattern, dense_ppl, pruned_ppl, seconds, layers_json, protocol_json, finished_at``).
-
-Schema versions and safety
---------------------------
-``PRAGMA user_version`` is :data:`SCHEMA_VERSION`. A store written before versions (version 0
-with our tables, no ``instance_key``) is *legacy*: a writer upgrades it in place (``ALTER TABLE …
-ADD COLUMN``), a reader reads it as it is and derives ``instance_key = "content:<instance_id>"``.
-Anything else — a database whose tables are not ours, a newer schema, a file that is not SQLite —
-is refused with :class:`StoreError` before anything is written to it.
-
 Readers (``ResultStore(path, create=False)``: report, export, compare, history) open the file
-read-only (URI ``mode=ro``): they never create tables, never switch the journal mode and never
-create the file. A store on a read-only mount (where SQLite cannot create the ``-shm`` file a
-WAL database needs) is opened ``immutable`` when no ``-wal`` file is present, i.e. when every
-committed transaction is in the main file.
+read-only (URI ``mode=ro``): they never create tables, never upgrade, never switch the journal mode
+and never create the file; they read an older store as it is. A store on a read-only mount (where
+SQLite cannot create the ``-shm`` file a WAL database needs) is opened ``immutable`` when no
+``-wal`` file is present, i.e. when every committed transaction is in the main file.
 
-Writers (``create=True``: run) check the file first, then create or upgrade the schema in one
+Writers (``create=True``: run) check the file first (:func:`bench.store_schema.schema_state`
+refuses what is not ours before anything is written), then create or upgrade the schema in one
 ``BEGIN IMMEDIATE`` transaction, then switch to WAL. Two runners may write to one store at once:
 WAL mode plus a 60 s busy timeout, and every write is its own short transaction.
 """
@@ -45,81 +25,22 @@ from contextlib import closing
 from pathlib import Path
 
 from bench.errors import StoreError
+from bench.store_schema import (
+    CURRENT,
+    EMPTY,
+    PRUNE_COLUMNS,
+    RESULT_COLUMNS,
+    SCHEMA_VERSION,
+    create,
+    fill_prune_row,
+    schema_state,
+    upgrade,
+)
+
+__all__ = ["DEFAULT_STORE", "RESULT_COLUMNS", "PRUNE_COLUMNS", "SCHEMA_VERSION", "ResultStore", "StoreError"]
 
 DEFAULT_STORE = Path("results") / "maskbench.sqlite"
-SCHEMA_VERSION = 2
-"""``PRAGMA user_version`` of a current store; 0 with our tables = legacy store (read as version 1)."""
 BUSY_TIMEOUT_S = 60.0
-
-RUN_COLUMNS = ("id", "started_at", "finished_at", "status", "suite", "suite_hash", "git_commit", "git_dirty",
-               "machine_json")
-LEGACY_RESULT_COLUMNS = (
-    "run_id", "task_key", "instance_id", "instance_json", "solver", "solver_name", "settings_json",
-    "settings_hash", "warm_start", "status", "objective", "lower_bound", "gap", "build_seconds",
-    "solve_seconds", "iterations", "nodes", "trace_json", "verified", "message", "extra_json", "finished_at",
-)
-ADDED_RESULT_COLUMNS = ("instance_key", "fingerprint_json")
-"""Columns of schema version 2, appended (so new and upgraded stores have the same column order)."""
-RESULT_COLUMNS = LEGACY_RESULT_COLUMNS + ADDED_RESULT_COLUMNS
-PRUNE_COLUMNS = (
-    "run_id", "task_key", "model", "solver", "warm_start", "sparsity", "pattern", "dense_ppl", "pruned_ppl",
-    "seconds", "layers_json", "protocol_json", "finished_at",
-)
-
-PRUNE_TABLE = f"""
-CREATE TABLE IF NOT EXISTS prune_results (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    {", ".join(PRUNE_COLUMNS)},
-    UNIQUE (run_id, task_key));
-"""
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    started_at REAL NOT NULL, finished_at REAL, status TEXT NOT NULL,
-    suite TEXT NOT NULL, suite_hash TEXT NOT NULL,
-    git_commit TEXT NOT NULL, git_dirty INTEGER NOT NULL, machine_json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS results (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    {", ".join(c + (" INTEGER NOT NULL" if c == "run_id" else "") for c in RESULT_COLUMNS)},
-    UNIQUE (run_id, task_key));
-CREATE INDEX IF NOT EXISTS results_instance ON results (instance_id);
-{PRUNE_TABLE}
-"""
-
-EMPTY, LEGACY, CURRENT = "empty", "legacy", "current"
-
-
-def schema_state(con: sqlite3.Connection, path: Path) -> str:
-    """``EMPTY`` (no tables yet), ``LEGACY`` (ours, before versions) or ``CURRENT``; :class:`StoreError`
-    for anything else. Only reads."""
-    version = con.execute("PRAGMA user_version").fetchone()[0]
-    tables = {name: {row[1] for row in con.execute(f"PRAGMA table_info({_quote(name)})")}
-              for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                         "AND name NOT LIKE 'sqlite_%'")}
-    if version > SCHEMA_VERSION:
-        raise StoreError(f"{path}: written by a newer maskbench (store schema version {version}; "
-                         f"this version reads up to {SCHEMA_VERSION})")
-    if version not in (0, SCHEMA_VERSION):
-        raise StoreError(f"{path}: not a maskbench results store (SQLite user_version {version})")
-    if not tables:
-        return EMPTY
-    required = {"runs": set(RUN_COLUMNS), "results": {"id", *LEGACY_RESULT_COLUMNS}}
-    if "prune_results" in tables:
-        required["prune_results"] = {"id", *PRUNE_COLUMNS}
-    if version == SCHEMA_VERSION:
-        required["results"] |= set(ADDED_RESULT_COLUMNS)
-    for table, columns in required.items():
-        if table not in tables:
-            raise StoreError(f"{path}: not a maskbench results store (tables {sorted(tables)}; no {table!r} table)")
-        lacking = sorted(columns - tables[table])
-        if lacking:
-            raise StoreError(f"{path}: not a maskbench results store (table {table!r} of another schema: "
-                             f"no column {', '.join(lacking)})")
-    return CURRENT if version == SCHEMA_VERSION else LEGACY
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 class ResultStore:
@@ -170,15 +91,9 @@ class ResultStore:
             try:
                 state = schema_state(con, self.path)  # raises before anything is written
                 if state == EMPTY:
-                    for statement in SCHEMA.split(";"):
-                        if statement.strip():
-                            con.execute(statement)
-                elif state == LEGACY:
-                    for column in ADDED_RESULT_COLUMNS:
-                        con.execute(f"ALTER TABLE results ADD COLUMN {column}")
-                    con.execute(PRUNE_TABLE)  # absent in the oldest stores
-                if state != CURRENT:
-                    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    create(con)
+                elif state != CURRENT:
+                    upgrade(con)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -238,7 +153,8 @@ class ResultStore:
         self._insert("results", RESULT_COLUMNS, row)
 
     def add_prune_result(self, row: dict) -> None:
-        self._insert("prune_results", PRUNE_COLUMNS, row)
+        """Store a whole-model result; ``status`` defaults to ``error`` when it has no pruned perplexity."""
+        self._insert("prune_results", PRUNE_COLUMNS, fill_prune_row(dict(row)))
 
     def _insert(self, table: str, columns: tuple[str, ...], row: dict) -> None:
         values = {c: row.get(c) for c in columns}
@@ -266,32 +182,25 @@ class ResultStore:
     def prune_results(self, run_id: int | None = None) -> list[dict]:
         if not self._has_prune_table():
             return []
-        if run_id is None:
-            return [dict(r) for r in self._read("SELECT * FROM prune_results ORDER BY id")]
-        return [dict(r) for r in self._read("SELECT * FROM prune_results WHERE run_id = ? ORDER BY id", (run_id,))]
+        rows = (self._read("SELECT * FROM prune_results ORDER BY id") if run_id is None
+                else self._read("SELECT * FROM prune_results WHERE run_id = ? ORDER BY id", (run_id,)))
+        return [fill_prune_row(dict(r)) for r in rows]
 
     def _has_prune_table(self) -> bool:
         return bool(self._read("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'prune_results'"))
 
     # ==================================================================================
     # Runner block (issue 10 §4): run ownership, retries of stored errors, prune status.
-    # Used by bench.runner only; kept apart from the rest of the store. The tables it adds
-    # are created by the runner's write path only (never by a read-only command):
-    #   run_owners (run_id PRIMARY KEY, host, pid, token, heartbeat) -- see bench.run_owner
-    #   prune_results.status ('finished' | 'error'), added to older stores with the value
-    #   derived from pruned_ppl (a failed prune stored no perplexity).
+    # Used by bench.runner only; kept apart from the rest of the store. The runner is a
+    # writer, so its tables (run_owners, prune_results.status) exist: see bench.store_schema.
     # ==================================================================================
     def _runner_transaction(self) -> sqlite3.Connection:
-        """A connection inside ``BEGIN IMMEDIATE`` (the write lock is taken at once), with the runner tables."""
+        """A connection inside ``BEGIN IMMEDIATE`` (the write lock is taken at once)."""
+        if self.read_only:
+            raise StoreError(f"{self.path}: opened read-only")
         con = self._connect()
         con.isolation_level = None
         con.execute("BEGIN IMMEDIATE")
-        con.execute("CREATE TABLE IF NOT EXISTS run_owners (run_id INTEGER PRIMARY KEY, host TEXT NOT NULL, "
-                    "pid INTEGER NOT NULL, token TEXT NOT NULL, heartbeat REAL NOT NULL)")
-        if "status" not in {r["name"] for r in con.execute("PRAGMA table_info(prune_results)")}:
-            con.execute("ALTER TABLE prune_results ADD COLUMN status TEXT")
-            con.execute("UPDATE prune_results SET status = "
-                        "CASE WHEN pruned_ppl IS NULL THEN 'error' ELSE 'finished' END")
         return con
 
     def _in_runner_transaction(self, work):
@@ -363,7 +272,7 @@ class ResultStore:
         Raises :class:`StoreError` when ``owner`` no longer owns the run or the task is already stored.
         """
         prune = str(row["task_key"]).startswith("prune:")
-        table, columns = ("prune_results", PRUNE_COLUMNS + ("status",)) if prune else ("results", RESULT_COLUMNS)
+        table, columns = ("prune_results", PRUNE_COLUMNS) if prune else ("results", RESULT_COLUMNS)
         values = {c: row.get(c) for c in columns}
         values["finished_at"] = values["finished_at"] or time.time()
 

@@ -148,12 +148,12 @@ def prune_setting(pattern, sparsity) -> str:
 
 
 def prepare_prune(prune: pd.DataFrame | None) -> pd.DataFrame:
-    """Prune rows plus ``method`` (chain name, ``[T=…]`` appended for a 1-swap iteration cap),
-    ``setting`` and ``max_iters`` (from the stored config)."""
+    """Prune rows plus ``method`` (the ``chain`` label that :func:`bench.reporting.prune_rows` gives each
+    row, ``[T=…]`` appended for a 1-swap iteration cap), ``setting`` and ``max_iters`` (from the stored config)."""
     if prune is None or prune.empty:
         return pd.DataFrame()
     out = prune.copy()
-    out["method"] = [f"{w}+{s}" if isinstance(w, str) and w else s for s, w in zip(out["solver"], out["warm_start"])]
+    out["method"] = out["chain"]
     out["setting"] = [prune_setting(p, s) for p, s in zip(out["pattern"], out["sparsity"])]
     protocol = out["protocol_json"] if "protocol_json" in out else pd.Series([None] * len(out), index=out.index)
     configs = protocol.map(lambda s: json.loads(s).get("config", {}) if isinstance(s, str) and s else {})

@@ -88,7 +88,7 @@ def layer_reduction_table(prune: pd.DataFrame) -> pd.DataFrame:
             ws, obj = layer.get("warm_start_objective"), layer.get("objective")
             if ws and obj is not None and ws > 0:
                 setting = run["setting"] if "setting" in run else f"{run['pattern']} {run['sparsity']}"
-                rows.append({"method": f"{run['warm_start']}+{run['solver']}", "setting": setting,
+                rows.append({"method": run["chain"], "setting": setting,
                              "layer type": layer_type(layer.get("name")), "reduction": 100 * (1 - obj / ws)})
     if not rows:
         return pd.DataFrame()

@@ -1,14 +1,14 @@
 """Bounding one row's open ``sdpbb`` nodes in a pool of processes (the ``tree_workers`` setting).
 
 The parent keeps the tree: the heap of open nodes, the incumbent, the closed
-bound and the node count (:class:`solvers.exact.sdpbb.Search`). It keeps
+bound and the node count (:class:`solvers.exact.sdpbb_tree.Search`). It keeps
 ``tree_workers + 1`` nodes in flight (one waiting, so a worker that finishes
 starts its next node without waiting for the parent), always the best open ones,
 each sent with the pruning target of the incumbent at that moment, and applies
 every expansion as it arrives (its candidate mask can lower the incumbent, its
 children join the heap).
 
-A worker holds a :class:`~solvers.exact.sdpbb.RowBounder` of the row and bounds
+A worker holds a :class:`~solvers.exact.sdpbb_tree.RowBounder` of the row and bounds
 one node per task exactly as the serial search would, so every bound is as valid;
 what changes is the order of the nodes, and a node in flight is bounded against
 the incumbent it was sent with (a better one found meanwhile only closes it later).
@@ -34,7 +34,7 @@ import torch
 
 from solvers.exact.row_pool import pool_context
 from solvers.exact.rows import RowQP
-from solvers.exact.sdpbb import Expansion, Node, RowBounder, Search
+from solvers.exact.sdpbb_tree import Expansion, Node, RowBounder, Search
 
 _BOUNDER: RowBounder | None = None
 """The worker's copy of the row (set once per worker process by :func:`_start_worker`)."""

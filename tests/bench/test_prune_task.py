@@ -1,12 +1,12 @@
 """Whole-model prune tasks have a status: a failed prune is an error, counted, and retried on resume."""
 
 import json
-import sqlite3
 
 import bench.prune_task
 from bench.runner import run_suite
 from bench.store import ResultStore
 from bench.suites import load_suite
+from tests.bench.test_store import VERSION_2_DDL, make_db
 
 
 def test_failed_prune_is_an_error_counted_and_retried(tiny_llama_dir, tmp_path, monkeypatch):
@@ -38,12 +38,9 @@ def test_failed_prune_is_an_error_counted_and_retried(tiny_llama_dir, tmp_path, 
 
 
 def test_prune_rows_of_older_stores_get_a_status_from_their_perplexity(tmp_path):
-    # a store written before prune rows had a status: a stored perplexity means finished, none means error
-    store = ResultStore(tmp_path / "s.sqlite")
-    run_id = store.start_run("p", "h", "c", False, {})
-    with sqlite3.connect(store.path) as con:
-        con.executemany("INSERT INTO prune_results (run_id, task_key, pruned_ppl) VALUES (?, ?, ?)",
-                        [(run_id, "prune:ok", 20.0), (run_id, "prune:failed", None)])
-    assert store.task_keys_by_status(run_id) == ({"prune:ok"}, {"prune:failed"})
-    assert {r["task_key"]: r["status"] for r in store.prune_results(run_id)} == {"prune:ok": "finished",
-                                                                                "prune:failed": "error"}
+    # a version-2 store, written before prune rows had a status: a stored perplexity means finished, none
+    # means error; the runner (a writer) upgrades the store and reads the derived status
+    path = make_db(tmp_path / "v2.sqlite", VERSION_2_DDL)
+    store = ResultStore(path)
+    assert store.task_keys_by_status(1) == ({"i1:c1", "prune:a"}, {"prune:b"})
+    assert {r["task_key"]: r["status"] for r in store.prune_results(1)} == {"prune:a": "finished", "prune:b": "error"}

@@ -61,3 +61,18 @@ def test_other_machines_rows_inform_references_by_portable_key(write_suite, tmp_
     frame = load_report_inputs(store, r1).frame
     wanda = frame[frame["solver"] == "wanda"]
     assert wanda["gap_to_ref"].to_numpy() == pytest.approx(1.0)  # run 2's halved objectives are the references
+
+
+def test_prune_rows_carry_the_chain_label_the_runner_uses(tmp_path):
+    from bench.reporting import prune_rows
+    from bench.store import ResultStore
+    from reports.data import prepare_prune
+
+    store = ResultStore(tmp_path / "s.sqlite")
+    run_id = store.start_run("p", "h", "c", False, {})
+    for key, solver, warm in (("a", "wanda", None), ("b", "swap", "wanda"), ("c", "dsnot", "wanda+swap"), ("d", "swap", "")):
+        store.add_prune_result({"run_id": run_id, "task_key": f"prune:{key}", "model": "m", "solver": solver,
+                                "warm_start": warm, "sparsity": 0.5, "pattern": "per-row", "pruned_ppl": 9.0})
+    frame = prune_rows(store, store.run(run_id))
+    assert list(frame["chain"]) == ["wanda", "wanda+swap", "wanda+swap+dsnot", "swap"]
+    assert list(prepare_prune(frame)["method"]) == ["wanda", "wanda+swap", "wanda+swap+dsnot", "swap"]

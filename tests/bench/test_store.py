@@ -86,6 +86,65 @@ def test_writer_upgrades_a_legacy_store_in_place(legacy):
     assert [r["instance_key"] for r in ResultStore(legacy, create=False).results()] == ["content:i1", "prov:0123"]
 
 
+# a version-2 store as the runner left it: portable keys, run_owners and prune_results.status created lazily
+VERSION_2_DDL = LEGACY_DDL + """
+ALTER TABLE results ADD COLUMN instance_key;
+ALTER TABLE results ADD COLUMN fingerprint_json;
+INSERT INTO prune_results (run_id, task_key, model, solver, sparsity, pattern, dense_ppl, pruned_ppl)
+    VALUES (1, 'prune:a', 'tiny', 'wanda', 0.5, 'per-row', 30.0, 41.5);
+INSERT INTO prune_results (run_id, task_key, model, solver, sparsity, pattern, dense_ppl, pruned_ppl)
+    VALUES (1, 'prune:b', 'tiny', 'sparsegpt', 0.5, 'per-row', 30.0, NULL);
+PRAGMA user_version = 2;
+"""
+
+
+@pytest.fixture
+def version_2(tmp_path) -> Path:
+    return make_db(tmp_path / "v2.sqlite", VERSION_2_DDL)
+
+
+def test_new_store_has_every_table_of_the_current_schema(tmp_path):
+    store = ResultStore(tmp_path / "s.sqlite")
+    with sqlite3.connect(store.path) as con:
+        tables = {name for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        prune = {r[1] for r in con.execute("PRAGMA table_info(prune_results)")}
+    assert {"runs", "results", "prune_results", "run_owners"} <= tables
+    assert {"status", "zero_shot_json"} <= prune
+    store.add_prune_result({"run_id": 1, "task_key": "prune:x", "model": "m", "solver": "wanda", "pruned_ppl": None})
+    (row,) = store.prune_results()
+    assert row["status"] == "error" and row["zero_shot_json"] is None
+
+
+def test_version_2_store_is_read_unmodified_with_derived_prune_status(version_2):
+    before = digest(version_2)
+    store = ResultStore(version_2, create=False)
+    rows = store.prune_results()
+    assert [(r["task_key"], r["status"], r["zero_shot_json"]) for r in rows] == [
+        ("prune:a", "finished", None), ("prune:b", "error", None)]
+    assert store.results()[0]["instance_key"] == "content:i1"
+    assert digest(version_2) == before
+
+
+def test_writer_upgrades_a_version_2_store_in_place(version_2):
+    ResultStore(version_2)
+    with sqlite3.connect(version_2) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert con.execute("SELECT task_key, status FROM prune_results ORDER BY id").fetchall() == [
+            ("prune:a", "finished"), ("prune:b", "error")]
+        assert con.execute("SELECT count(*) FROM run_owners").fetchone()[0] == 0
+    store = ResultStore(version_2, create=False)
+    assert store.prune_results()[0]["pruned_ppl"] == 41.5
+
+
+def test_writer_upgrade_keeps_a_status_the_runner_already_added(version_2):
+    with sqlite3.connect(version_2) as con:
+        con.execute("ALTER TABLE prune_results ADD COLUMN status TEXT")
+        con.execute("UPDATE prune_results SET status = 'error'")   # e.g. a retried task stored as an error
+        con.execute("CREATE TABLE run_owners (run_id INTEGER PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, "
+                    "token TEXT NOT NULL, heartbeat REAL NOT NULL)")
+    ResultStore(version_2)
+    assert [r["status"] for r in ResultStore(version_2, create=False).prune_results()] == ["error", "error"]
+
 FOREIGN = {
     "runs of another schema": "CREATE TABLE runs (id INTEGER PRIMARY KEY, athlete TEXT, km REAL);"
                               "INSERT INTO runs VALUES (1, 'ann', 12.5);",

@@ -30,7 +30,7 @@ def test_report_figures_from_synthetic_rows(tmp_path):
                      row(iid, "wanda+swap", "swap", "refiner", 1.1, ws="wanda", layer=layer, wso=1.5,
                          trace=[[0, 1.5], [0.1, 1.2], [0.2, 1.1]])]
     frame = pd.DataFrame(rows)
-    prune = pd.DataFrame([{"model": "m", "solver": "swap", "warm_start": "wanda", "sparsity": 0.5,
+    prune = pd.DataFrame([{"model": "m", "solver": "swap", "warm_start": "wanda", "chain": "wanda+swap", "sparsity": 0.5,
                            "pattern": "per-row", "dense_ppl": 10.0, "pruned_ppl": 12.0, "seconds": 3.0,
                            "layers_json": json.dumps([{"name": "model.layers.0.mlp.up_proj", "objective": 1.0,
                                                        "warm_start_objective": 2.0}])}])

@@ -64,12 +64,14 @@ def _prune() -> pd.DataFrame:
         for pattern, sparsity, factor in (("per-row k=288", 0.5, 1.0), ("per-row k=345", 0.6, 1.6), ("2:4", 0.5, 2.0)):
             layers = [{"name": f"model.layers.{b}.mlp.up_proj", "objective": 1.0, "warm_start_objective": 2.0}
                       for b in range(3)] if ws else []
-            runs.append({"model": "m", "solver": method, "warm_start": ws, "sparsity": sparsity, "pattern": pattern,
+            runs.append({"model": "m", "solver": method, "warm_start": ws, "chain": f"{ws}+{method}" if ws else method,
+                         "sparsity": sparsity, "pattern": pattern,
                          "dense_ppl": 20.0, "pruned_ppl": base * factor, "seconds": 60.0,
                          "layers_json": json.dumps(layers),
                          "protocol_json": json.dumps({"nsamples": "16", "seqlen": "256", "config": {"settings": {}}})})
     for cap, ppl in ((1, 28.0), (10, 26.0)):
-        runs.append({"model": "m", "solver": "swap", "warm_start": "wanda", "sparsity": 0.5, "pattern": "per-row k=288",
+        runs.append({"model": "m", "solver": "swap", "warm_start": "wanda", "chain": "wanda+swap", "sparsity": 0.5,
+                     "pattern": "per-row k=288",
                      "dense_ppl": 20.0, "pruned_ppl": ppl, "seconds": 30.0, "layers_json": "[]",
                      "protocol_json": json.dumps({"config": {"settings": {"max_iters": cap}}})})
     return pd.DataFrame(runs)

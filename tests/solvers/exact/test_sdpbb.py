@@ -14,10 +14,11 @@ import pytest
 import torch
 
 from solvers import generate, solve
-from solvers.exact import sdpbb, sdpbb_pool
+from solvers.exact import sdpbb, sdpbb_pool, sdpbb_tree
 from solvers.exact.rows import RowQP, row_problems
-from solvers.exact.sdpbb import Search, sdpbb_row, swap_descent
+from solvers.exact.sdpbb import run_search, sdpbb_row
 from solvers.exact.sdpbb_pool import expand_in_pool
+from solvers.exact.sdpbb_tree import RowBounder, Search, swap_descent
 
 
 def test_swap_descent_ends_one_swap_optimal(random_node):
@@ -39,9 +40,9 @@ def test_improve_remembers_descents_without_sharing_them(monkeypatch):
     """A repeated start gives the stored descent (one descent for two calls); the caller's copy can be
     changed without changing what is stored, and a full memory is emptied rather than grown."""
     row = _plain_row(24, 3)
-    bounder = sdpbb.RowBounder(row, 1e-6)
+    bounder = RowBounder(row, 1e-6)
     calls = []
-    monkeypatch.setattr(sdpbb, "swap_descent", lambda *a: calls.append(1) or swap_descent(*a))
+    monkeypatch.setattr(sdpbb_tree, "swap_descent", lambda *a: calls.append(1) or swap_descent(*a))
     start = np.zeros(24, dtype=bool)
     start[:row.counts[0]] = True
     first = bounder.improve(start)
@@ -49,7 +50,7 @@ def test_improve_remembers_descents_without_sharing_them(monkeypatch):
     second = bounder.improve(start.copy())
     assert len(calls) == 1 and second[0].sum() == row.counts[0]
     np.testing.assert_array_equal(second[0], swap_descent(row.q, start, bounder.groups, 4 * 24)[0])
-    monkeypatch.setattr(sdpbb, "DESCENT_MEMORY", 1)
+    monkeypatch.setattr(sdpbb_tree, "DESCENT_MEMORY", 1)
     other = np.roll(start, 5)
     bounder.improve(other)
     assert len(calls) == 2 and list(bounder.descents) == [other.tobytes()]
@@ -91,7 +92,7 @@ def _run_in_pool(row: RowQP, deadline: float | None = None, node_limit: int | No
 def test_tree_in_a_process_pool_proves_the_serial_optimum(d, seed, pattern):
     """The pool bounds every node of the tree (started from the root) and proves what the serial search proves."""
     row = _plain_row(d, seed, pattern)
-    serial = Search(row, 1e-6, None, None).run()
+    serial = run_search(Search(row, 1e-6, None, None))
     search, heap = _run_in_pool(row)
     assert serial.proved and not heap and search.nodes > 1
     assert row.is_feasible(search.incumbent)
@@ -104,7 +105,7 @@ def test_pool_runs_under_a_fork_server(monkeypatch):
     """Where CUDA is initialised the pool starts its workers from a fork server: everything it sends pickles."""
     monkeypatch.setattr(sdpbb_pool, "pool_context", lambda: multiprocessing.get_context("forkserver"))
     row = _plain_row(24, 1)
-    serial = Search(row, 1e-6, None, None).run()
+    serial = run_search(Search(row, 1e-6, None, None))
     search, heap = _run_in_pool(row)
     assert not heap and search.value == pytest.approx(serial.objective, rel=2e-6)
 
@@ -112,7 +113,7 @@ def test_pool_runs_under_a_fork_server(monkeypatch):
 def test_pool_stops_at_the_node_limit_and_keeps_the_open_nodes():
     row = _plain_row(32, 0)
     search, heap = _run_in_pool(row, node_limit=20)
-    full = Search(row, 1e-6, None, None).run()
+    full = run_search(Search(row, 1e-6, None, None))
     assert search.nodes == 20 and heap                     # counted when sent: exactly the limit
     assert min(n.bound for n in heap) <= full.objective * (1 + 1e-9)
 
@@ -124,7 +125,7 @@ def test_pool_stops_at_the_deadline_with_a_valid_bound():
     finish first the row must be proved instead. Once stopped, no node leaves the heap again.
     """
     row = _plain_row(80, 0)
-    full = Search(row, 1e-6, None, None).run()
+    full = run_search(Search(row, 1e-6, None, None))
     search, heap = _run_in_pool(row, deadline=time.perf_counter() + 0.2)
     assert search.timed_out == bool(heap)
     assert min([search.closed_bound] + [n.bound for n in heap]) <= full.objective * (1 + 1e-9)

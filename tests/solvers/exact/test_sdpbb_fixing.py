@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from solvers import generate
-from solvers.exact import sdpbb, sdpbb_fixing
+from solvers.exact import sdpbb_fixing, sdpbb_tree
 from solvers.exact.rows import RowQP, row_problems
 from solvers.exact.sdp_children import child_gains
-from solvers.exact.sdpbb import Search
+from solvers.exact.sdpbb import run_search
 from solvers.exact.sdpbb_fixing import FREE, KEEP, PRUNE, exclude, propagate
+from solvers.exact.sdpbb_tree import Search
 
 
 def test_propagate_fixes_what_the_counts_force():
@@ -61,9 +62,9 @@ def test_fixing_closes_nodes_without_changing_the_optimum(pattern, monkeypatch):
     for mode in ("none", "single", "pair", "rounds"):
         with monkeypatch.context() as patch:
             if mode == "none":
-                patch.setattr(sdpbb, "child_gains", _no_gain)
+                patch.setattr(sdpbb_tree, "child_gains", _no_gain)
             patch.setattr(sdpbb_fixing, "CHILD_ROUNDS", {"none": 0, "single": 0, "pair": 1, "rounds": 8}[mode])
-            runs[mode] = [Search(_row(48, seed, pattern), 1e-6, None, None).run() for seed in range(3)]
+            runs[mode] = [run_search(Search(_row(48, seed, pattern), 1e-6, None, None)) for seed in range(3)]
     for outcomes in zip(*runs.values()):
         assert all(o.proved for o in outcomes)
         assert all(o.objective == pytest.approx(outcomes[0].objective, rel=2e-6) for o in outcomes)
