@@ -27,6 +27,7 @@ Every local file is identified by the sha256 of its bytes; hub data by the sha25
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -35,7 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.errors import CalibrationError
-from models.recipes import RECIPES
 
 LOCAL_KINDS = ("text", "json", "parquet")
 SPLIT_NAMES = ("pydoc",) + LOCAL_KINDS
@@ -177,6 +177,7 @@ class HubRows:
         return self.dataset[index][self.field]
 
 
+@functools.lru_cache(maxsize=8)
 def load_hub_split(name: str, role: str, download: bool = False):
     """The ``datasets.Dataset`` of hub dataset ``name`` for ``role``, from the cache (``download``: fetch it).
 

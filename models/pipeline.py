@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
-from models.loading import load_model
 from models.dense_check import check_dense, vocabulary_size
+from models.loading import load_model
 from models.perplexity import Perplexity, perplexity
-from models.protocol_data import model_max_positions, prepare_datasets
+from models.protocol_data import model_max_positions, preflight, prepare_datasets
 from models.run_record import environment_record
 from models.sequential import PruneReport, PruneSettings, prepare_solvers, prune_model
 
@@ -78,6 +78,7 @@ class PruningSession:
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()
+        preflight(*job.datasets())  # a bad or uncached dataset fails before the model is loaded
         self.loaded = load_model(job.model, device=job.device)
         if job.seqlen is None:  # the papers' seqlen: the model's maximum positions
             self.job = job = replace(job, seqlen=model_max_positions(self.loaded.model))

@@ -146,6 +146,15 @@ def prepare_datasets(tokenizer, calib: str | None, evaluation: str | None, nsamp
     return CalibrationData(windows, torch.as_tensor(e_ids, dtype=torch.long).reshape(-1), record)
 
 
+def preflight(calib: str | None, evaluation: str | None) -> None:
+    """Fail before the model is loaded: parse both arguments and open hub data in the cache (kept for later)."""
+    c_spec = parse_dataset(calib or DEFAULT_DATASET)
+    e_spec = parse_dataset(evaluation) if evaluation else c_spec
+    for spec, role in ((c_spec, "calibration"), (e_spec, "evaluation")):
+        if spec.from_hub:
+            load_hub_split(spec.name, role)
+
+
 def model_max_positions(model) -> int:
     """The model's maximum positions (``max_position_embeddings``, GPT-2's ``n_positions``): Wanda's ``model.seqlen``."""
     config = model.config

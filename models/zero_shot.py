@@ -91,7 +91,7 @@ def _lm_eval():
 def check_tasks(settings: ZeroShotSettings) -> None:
     """Fail before any pruning when a task name is unknown to lm-eval (with the include folders)."""
     _, _, TaskManager = _lm_eval()
-    manager = TaskManager(include_path=[str(tasks_dir()), *settings.include], verbosity="ERROR")
+    manager = TaskManager(include_path=[str(tasks_dir()), *settings.include])
     unknown = [t for t in settings.tasks if t not in manager.all_tasks]
     if unknown:
         raise CalibrationError(f"--zero-shot: unknown lm-eval task(s) {', '.join(unknown)} "
@@ -115,7 +115,7 @@ def evaluate_zero_shot(model: torch.nn.Module, tokenizer, settings: ZeroShotSett
     was_training = model.training
     model.eval()
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=settings.batch_size, device=device)
-    manager = TaskManager(include_path=[str(tasks_dir()), *settings.include], verbosity="ERROR")
+    manager = TaskManager(include_path=[str(tasks_dir()), *settings.include])
     try:
         out = lm_eval.simple_evaluate(model=lm, tasks=list(settings.tasks), num_fewshot=settings.num_fewshot,
                                       limit=settings.limit, task_manager=manager, log_samples=False,
