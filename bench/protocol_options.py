@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 
 PRESETS = {
-    "wanda": {"calib_dataset": "c4", "eval_dataset": "wikitext2", "nsamples": 128, "seqlen": None,
+    "wanda": {"calib_dataset": "c4", "eval_dataset": ["wikitext2"], "nsamples": 128, "seqlen": None,
               "zero_shot": "paper7"},
 }
 DEFAULT_NSAMPLES = 32
@@ -28,8 +28,9 @@ def add_dataset_args(p: argparse.ArgumentParser) -> None:
                    help="calibration data: c4, wikitext2, ptb (released recipes, from the datasets cache), pydoc "
                         "(default, shipped), text:PATH, json:PATH, parquet:PATH, or c4:PATH / wikitext2:PATH / ptb:PATH "
                         "(a recipe on local files)")
-    p.add_argument("--eval-dataset", default=None, metavar="DATASET",
-                   help="perplexity data, same forms (default: the calibration dataset's evaluation split)")
+    p.add_argument("--eval-dataset", action="append", default=None, metavar="DATASET",
+                   help="perplexity data, same forms (default: the calibration dataset's evaluation split); repeatable: "
+                        "the first is the main one, each further one is measured too (e.g. wikitext2 and c4)")
     p.add_argument("--protocol", choices=tuple(PRESETS), default=None,
                    help="preset: 'wanda' = --calib-dataset c4 --eval-dataset wikitext2 --nsamples 128 --zero-shot paper7, "
                         "seqlen = the model's maximum positions (explicit options win)")

@@ -37,7 +37,8 @@ def run_prune_task(task) -> dict[str, Any]:
     try:
         job = CalibrationJob(model=None if cfg.model == "default" else cfg.model, nsamples=cfg.nsamples,
                              seqlen=cfg.seqlen, seed=cfg.seed, eval_windows=cfg.eval_windows,
-                             calib_dataset=cfg.calib_dataset, eval_dataset=cfg.eval_dataset, dense_check=cfg.dense_check)
+                             calib_dataset=cfg.calib_dataset, eval_dataset=cfg.eval_dataset, dense_check=cfg.dense_check,
+                             extra_eval_datasets=tuple(cfg.more_eval_datasets))
         settings = PruneSettings(cfg.solver, cfg.sparsity, cfg.pattern, cfg.warm_start, seed=cfg.seed,
                                  solver_settings=dict(cfg.settings), dsnot_layers=cfg.dsnot_layers)
         zero_shot = _zero_shot_settings(cfg)
@@ -58,7 +59,8 @@ def run_prune_task(task) -> dict[str, Any]:
                layers_json=json.dumps([r.to_json() for r in outcome.report.layers]),
                protocol_json=json.dumps({**session.metadata, "stage_seconds": {**session.stage_seconds,
                                                                                 **outcome.stage_seconds},
-                                         "config": asdict(cfg), "environment": session.environment}),
+                                         "config": asdict(cfg), "environment": session.environment,
+                                         "perplexities": session.perplexities(outcome)}),
                zero_shot_json=json.dumps({k: v.to_json() for k, v in zero_shot_results.items()})
                if zero_shot_results else None)
     return row

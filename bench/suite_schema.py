@@ -41,7 +41,7 @@ MODEL_KEYS = {"kind", "model", "layers", "sparsity", "pattern", "crops", "crop_r
               "nsamples", "seqlen", "seed", "optional"}
 SOLVER_KEYS = {"name", "warm_start", "time_limit", "settings", "label", "max_d_in", "families"}
 PRUNE_KEYS = {"model", "solver", "warm_start", "sparsity", "pattern", "nsamples", "seqlen", "seed",
-              "eval_windows", "settings", "calib_dataset", "eval_dataset", "zero_shot", "zero_shot_limit",
+              "eval_windows", "settings", "calib_dataset", "eval_dataset", "more_eval_datasets", "zero_shot", "zero_shot_limit",
               "zero_shot_include", "dense_check", "dsnot_layers"}
 
 
@@ -202,13 +202,16 @@ def check_protocol_keys(where: str, entry: dict) -> None:
     """Datasets (parsed as the CLI parses them), zero-shot tasks and the protocol switches of a ``[[prune]]`` entry."""
     from models.datasets import parse_dataset
 
-    for key in ("calib_dataset", "eval_dataset"):
-        if entry.get(key) is not None:
-            check_str(f"{where}.{key}", entry[key])
-            try:
-                parse_dataset(entry[key])
-            except ValueError as exc:
-                raise SuiteError(f"{where}.{key}: {exc}") from None
+    named = [(key, entry[key]) for key in ("calib_dataset", "eval_dataset") if entry.get(key) is not None]
+    if "more_eval_datasets" in entry:
+        named += [("more_eval_datasets", x) for x in check_list(f"{where}.more_eval_datasets", entry["more_eval_datasets"],
+                                                                 check_str)]
+    for key, value in named:
+        check_str(f"{where}.{key}", value)
+        try:
+            parse_dataset(value)
+        except ValueError as exc:
+            raise SuiteError(f"{where}.{key}: {exc}") from None
     if entry.get("zero_shot") is not None:
         check_str(f"{where}.zero_shot", entry["zero_shot"])
     if entry.get("zero_shot_limit") is not None:

@@ -80,7 +80,7 @@ SUITES_DIR = Path(__file__).resolve().parent / "suites"
 
 def _prune_fields(entry: dict) -> dict:
     """A checked ``[[prune]]`` entry as :class:`PruneConfig` fields (lists as tuples: the config is hashable)."""
-    return {**entry, **({"zero_shot_include": tuple(entry["zero_shot_include"])} if "zero_shot_include" in entry else {})}
+    return {**entry, **{k: tuple(entry[k]) for k in ("zero_shot_include", "more_eval_datasets") if k in entry}}
 
 
 def _hash(obj: Any) -> str:
@@ -130,6 +130,7 @@ class PruneConfig:
     settings: dict[str, Any] = field(default_factory=dict)
     calib_dataset: str | None = None       # models.datasets argument (None: the shipped pydoc text)
     eval_dataset: str | None = None
+    more_eval_datasets: tuple[str, ...] = ()   # further perplexity datasets
     zero_shot: str | None = None           # lm-eval tasks (models.zero_shot.parse_tasks)
     zero_shot_limit: int | None = None
     zero_shot_include: tuple[str, ...] = ()
@@ -138,8 +139,9 @@ class PruneConfig:
 
     @property
     def key(self) -> str:
-        """Hash of the configuration; protocol fields at their defaults are left out, so keys of older suites stay."""
-        defaults = {"calib_dataset": None, "eval_dataset": None, "zero_shot": None, "zero_shot_limit": None,
+        """Hash of the configuration; protocol fields at their defaults are left out: keys of older suites stay."""
+        defaults = {"calib_dataset": None, "eval_dataset": None, "more_eval_datasets": (), "zero_shot": None,
+                    "zero_shot_limit": None,
                     "zero_shot_include": (), "dense_check": True, "dsnot_layers": "attention"}
         return "prune:" + _hash({k: v for k, v in self.__dict__.items() if k not in defaults or v != defaults[k]})
 

@@ -103,6 +103,40 @@ def _recipe_source(spec: DatasetSpec, role: str, download: bool = False) -> Sour
     return Source(rows, str(path), {str(path): sha256_file(path)})
 
 
+@dataclass
+class Evaluation:
+    """Evaluation ids of one dataset argument and how they were made."""
+
+    name: str
+    ids: torch.Tensor
+    split: str
+    rule: str
+    files: dict[str, str]
+
+    def record(self, seqlen: int) -> dict:
+        return {"dataset": self.name, "split": self.split, "rule": self.rule, "files": self.files,
+                "tokens": len(self.ids), "windows": len(self.ids) // seqlen}
+
+
+def evaluation_data(tokenizer, spec: DatasetSpec | str, seqlen: int, eval_fraction: float = 0.1) -> Evaluation:
+    """The evaluation ids of ``spec`` alone (split recipe: the held-out part; named recipes: their test split)."""
+    spec = parse_dataset(spec) if isinstance(spec, str) else spec
+    if spec.recipe_name == "split":
+        corpus, files = _split_corpus(spec)
+        _, ids = split_tokens(tokenize(tokenizer, corpus.text), eval_fraction)
+        out = Evaluation(corpus.source, ids, f"last {eval_fraction:g} of the tokens", "documents joined by blank lines",
+                         files)
+    else:
+        recipe = RECIPES[spec.name]
+        source = _recipe_source(spec, "evaluation")
+        ids = evaluation_ids(recipe, source.rows, tokenizer, seqlen)
+        out = Evaluation(str(spec), ids, source.split, recipe.describe()["evaluation_rule"], source.files)
+    if len(out.ids) < seqlen:
+        raise CalibrationError(f"evaluation data {spec} has {len(out.ids)} tokens, fewer than seqlen={seqlen}")
+    out.ids = torch.as_tensor(out.ids, dtype=torch.long).reshape(-1)
+    return out
+
+
 def prepare_datasets(tokenizer, calib: str | None, evaluation: str | None, nsamples: int, seqlen: int, seed: int,
                      propagation: str, eval_fraction: float = 0.1) -> CalibrationData:
     """Calibration windows ``[nsamples, seqlen]`` and evaluation ids ``[n]`` with their :class:`DataRecord`."""
@@ -129,16 +163,11 @@ def prepare_datasets(tokenizer, calib: str | None, evaluation: str | None, nsamp
     if same_corpus:
         e_ids, e_split, e_rule, e_files, e_name = held, f"last {eval_fraction:g} of the tokens", \
             "documents joined by blank lines", c_files, c_name
-    elif e_spec.recipe_name == "split":
-        corpus, e_files = _split_corpus(e_spec)
-        _, e_ids = split_tokens(tokenize(tokenizer, corpus.text), eval_fraction)
-        e_split, e_rule, e_name = f"last {eval_fraction:g} of the tokens", "documents joined by blank lines", corpus.source
-        c_fraction = eval_fraction
     else:
-        recipe = RECIPES[e_spec.name]
-        source = _recipe_source(e_spec, "evaluation")
-        e_ids = evaluation_ids(recipe, source.rows, tokenizer, seqlen)
-        e_split, e_rule, e_files, e_name = source.split, recipe.describe()["evaluation_rule"], source.files, str(e_spec)
+        e = evaluation_data(tokenizer, e_spec, seqlen, eval_fraction)
+        e_ids, e_split, e_rule, e_files, e_name = e.ids, e.split, e.rule, e.files, e.name
+        if e_spec.recipe_name == "split":
+            c_fraction = eval_fraction
     if len(e_ids) < seqlen:
         raise CalibrationError(f"evaluation data {e_spec} has {len(e_ids)} tokens, fewer than seqlen={seqlen}")
     record = DataRecord(c_name, e_name, nsamples, seqlen, seed, propagation, c_fraction, c_tokens, len(e_ids),
@@ -146,11 +175,12 @@ def prepare_datasets(tokenizer, calib: str | None, evaluation: str | None, nsamp
     return CalibrationData(windows, torch.as_tensor(e_ids, dtype=torch.long).reshape(-1), record)
 
 
-def preflight(calib: str | None, evaluation: str | None) -> None:
-    """Fail before the model is loaded: parse both arguments and open hub data in the cache (kept for later)."""
+def preflight(calib: str | None, evaluation: str | None, extra: tuple[str, ...] = ()) -> None:
+    """Fail before the model is loaded: parse the arguments and open hub data in the cache (kept for later)."""
     c_spec = parse_dataset(calib or DEFAULT_DATASET)
     e_spec = parse_dataset(evaluation) if evaluation else c_spec
-    for spec, role in ((c_spec, "calibration"), (e_spec, "evaluation")):
+    pairs = [(c_spec, "calibration"), (e_spec, "evaluation")] + [(parse_dataset(x), "evaluation") for x in extra]
+    for spec, role in pairs:
         if spec.from_hub:
             load_hub_split(spec.name, role)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 
 import torch
@@ -116,6 +117,9 @@ def evaluate_zero_shot(model: torch.nn.Module, tokenizer, settings: ZeroShotSett
     model.eval()
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=settings.batch_size, device=device)
     manager = TaskManager(include_path=[str(tasks_dir()), *settings.include])
+    quiet = os.environ.get("TQDM_DISABLE")
+    if not progress:  # lm-eval's own bars (tokenising, requests) honour tqdm's environment switch
+        os.environ["TQDM_DISABLE"] = "1"
     try:
         out = lm_eval.simple_evaluate(model=lm, tasks=list(settings.tasks), num_fewshot=settings.num_fewshot,
                                       limit=settings.limit, task_manager=manager, log_samples=False,
@@ -125,6 +129,10 @@ def evaluate_zero_shot(model: torch.nn.Module, tokenizer, settings: ZeroShotSett
                                f"(nothing is downloaded here: {str(exc).splitlines()[0]})") from None
     finally:
         model.train(was_training)
+        if not progress and quiet is None:
+            del os.environ["TQDM_DISABLE"]
+        elif not progress:
+            os.environ["TQDM_DISABLE"] = quiet
     result = ZeroShotResult(harness=f"lm-eval {out.get('lm_eval_version', lm_eval.__version__)}", limit=settings.limit)
     for task in settings.tasks:
         row = out["results"].get(task, {})

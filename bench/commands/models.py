@@ -75,7 +75,8 @@ def _session(args, propagation: str):
     job = CalibrationJob(args.model, args.nsamples, args.seqlen, args.seed,
                          tuple(args.calib_text) if args.calib_text else None, args.eval_fraction, args.batch_size,
                          args.device, getattr(args, "eval_windows", None), propagation, args.calib_dataset,
-                         args.eval_dataset, not getattr(args, "no_dense_check", False))
+                         args.eval_dataset[0] if args.eval_dataset else None, not getattr(args, "no_dense_check", False),
+                         tuple(args.eval_dataset[1:]) if args.eval_dataset else ())
     return PruningSession(job, progress=not args.no_progress)
 
 
@@ -155,7 +156,8 @@ def cmd_prune(args) -> int:
                         "warm_start_role": r.warm_start_role, "solve_seconds": r.solve_seconds}
                        for r in report.layers],
             "protocol": meta, "stage_seconds": stages, "eval_windows": pruned.windows, "saved": args.save,
-            "record": run_record(session, settings), "zero_shot": {k: v.to_json() for k, v in zs.items()} or None,
+            "perplexities": session.perplexities(outcome), "record": run_record(session, settings),
+            "zero_shot": {k: v.to_json() for k, v in zs.items()} or None,
             **peak_memory()})
         return 0
     role = next((r.warm_start_role for r in report.layers if r.warm_start_role), None)
@@ -171,6 +173,8 @@ def cmd_prune(args) -> int:
     print(f"\ndense perplexity:  {dense.ppl:.4f}")
     print(f"pruned perplexity: {pruned.ppl:.4f}  ({args.solver}, {args.pattern}, "
           f"sparsity {settings.effective_sparsity:g}, propagation {args.propagation})")
+    for name, ppl in list(session.perplexities(outcome).items())[1:]:
+        print(f"  on {name}: dense {ppl['dense']:.4f}, pruned {ppl['pruned']:.4f} ({ppl['windows']} windows)")
     from reports.formatting import format_seconds
 
     if zs:

@@ -211,8 +211,8 @@ def test_suite_zero_shot_reaches_store_report_latex_and_history(cli, tiny_llama_
 
 
 def test_protocol_wanda_preset_fills_only_unset_options():
-    from bench.protocol_options import apply_preset
     from bench.cli import build_parser
+    from bench.protocol_options import apply_preset
 
     parser = build_parser()
     args = apply_preset(parser.parse_args(["prune", "m", "--solver", "wanda", "--protocol", "wanda"]))
