@@ -54,10 +54,14 @@ def build_items(text: str, n: int = ITEMS, choices: int = CHOICES, seed: int = S
     for idx in picked:
         words = sentences[idx]
         cut = round(0.6 * len(words))
-        others = rng.sample([j for j in range(len(sentences)) if j != idx], choices - 1)
-        endings = [" ".join(sentences[j][round(0.6 * len(sentences[j])):]) for j in others]
+        right = " ".join(words[cut:])
+        while True:  # redrawn only when two endings coincide (sentences of the text share endings)
+            others = rng.sample([j for j in range(len(sentences)) if j != idx], choices - 1)
+            endings = [" ".join(sentences[j][round(0.6 * len(sentences[j])):]) for j in others]
+            if len({right, *endings}) == choices:
+                break
         label = rng.randrange(choices)
-        endings.insert(label, " ".join(words[cut:]))
+        endings.insert(label, right)
         items.append({"context": " ".join(words[:cut]), "endings": endings, "label": label})
     return items
 
