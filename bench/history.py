@@ -66,3 +66,30 @@ def history_frame(store: ResultStore, suite: str | None = None, solvers: list[st
     frame = frame.assign(ratio=np.where(obj.isna(), np.nan, ratio))
     frame = frame.sort_values(["started_at", "run_id", "solver", "instance"], kind="stable")
     return frame[list(HISTORY_COLUMNS)].reset_index(drop=True)
+
+
+PRUNE_HISTORY_COLUMNS = ("run_id", "started", "git_commit", "machine", "suite", "method", "pattern", "sparsity",
+                         "status", "dense_ppl", "pruned_ppl", "zero_shot_json")
+
+
+def prune_history_frame(store: ResultStore, suite: str | None = None) -> pd.DataFrame:
+    """One row per stored whole-model run (perplexities and the zero-shot JSON), in run order."""
+    from solvers.registry import chain_name
+
+    runs = pd.DataFrame(store.runs())
+    prune = pd.DataFrame(store.prune_results())
+    if runs.empty or prune.empty:
+        return pd.DataFrame(columns=PRUNE_HISTORY_COLUMNS)
+    runs = runs.rename(columns={"id": "run_id"})
+    runs["started"] = [dt.datetime.fromtimestamp(t).isoformat(timespec="seconds") for t in runs["started_at"]]
+    runs["machine"] = [machine_label(stored_machine(m)) for m in runs["machine_json"]]
+    frame = prune.merge(runs[["run_id", "started", "started_at", "git_commit", "machine", "suite"]], on="run_id",
+                        how="left")
+    if suite is not None:
+        frame = frame[frame["suite"] == suite]
+    frame = frame.assign(method=[chain_name(s, w if isinstance(w, str) and w else None)
+                                 for s, w in zip(frame["solver"], frame["warm_start"])])
+    if "zero_shot_json" not in frame:
+        frame["zero_shot_json"] = None
+    frame = frame.sort_values(["started_at", "run_id", "id"], kind="stable")
+    return frame[list(PRUNE_HISTORY_COLUMNS)].reset_index(drop=True)

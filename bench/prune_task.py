@@ -36,12 +36,18 @@ def run_prune_task(task) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         job = CalibrationJob(model=None if cfg.model == "default" else cfg.model, nsamples=cfg.nsamples,
-                             seqlen=cfg.seqlen, seed=cfg.seed, eval_windows=cfg.eval_windows)
+                             seqlen=cfg.seqlen, seed=cfg.seed, eval_windows=cfg.eval_windows,
+                             calib_dataset=cfg.calib_dataset, eval_dataset=cfg.eval_dataset, dense_check=cfg.dense_check,
+                             extra_eval_datasets=tuple(cfg.more_eval_datasets))
         settings = PruneSettings(cfg.solver, cfg.sparsity, cfg.pattern, cfg.warm_start, seed=cfg.seed,
-                                 solver_settings=dict(cfg.settings))
+                                 solver_settings=dict(cfg.settings), dsnot_layers=cfg.dsnot_layers)
+        zero_shot = _zero_shot_settings(cfg)
         session = _session(job)
         dense = session.dense_perplexity()
+        zero_shot_results = {"dense": session.dense_zero_shot(zero_shot)} if zero_shot else {}
         outcome = session.prune(settings)
+        if zero_shot:
+            zero_shot_results["pruned"] = session.zero_shot(zero_shot)
     except Exception as exc:  # recorded, never fatal to the run
         row.update(status="error", seconds=time.perf_counter() - t0, layers_json="[]",
                    protocol_json=json.dumps({"error": f"{type(exc).__name__}: {exc}",
@@ -53,5 +59,17 @@ def run_prune_task(task) -> dict[str, Any]:
                layers_json=json.dumps([r.to_json() for r in outcome.report.layers]),
                protocol_json=json.dumps({**session.metadata, "stage_seconds": {**session.stage_seconds,
                                                                                 **outcome.stage_seconds},
-                                         "config": asdict(cfg)}))
+                                         "config": asdict(cfg), "environment": session.environment,
+                                         "perplexities": session.perplexities(outcome)}),
+               zero_shot_json=json.dumps({k: v.to_json() for k, v in zero_shot_results.items()})
+               if zero_shot_results else None)
     return row
+
+
+def _zero_shot_settings(cfg):
+    """The entry's zero-shot settings (include folders as given: relative to the working directory), or None."""
+    if not cfg.zero_shot:
+        return None
+    from models.zero_shot import ZeroShotSettings, parse_tasks
+
+    return ZeroShotSettings(parse_tasks(cfg.zero_shot), cfg.zero_shot_limit, tuple(cfg.zero_shot_include))

@@ -41,7 +41,8 @@ MODEL_KEYS = {"kind", "model", "layers", "sparsity", "pattern", "crops", "crop_r
               "nsamples", "seqlen", "seed", "optional"}
 SOLVER_KEYS = {"name", "warm_start", "time_limit", "settings", "label", "max_d_in", "families"}
 PRUNE_KEYS = {"model", "solver", "warm_start", "sparsity", "pattern", "nsamples", "seqlen", "seed",
-              "eval_windows", "settings"}
+              "eval_windows", "settings", "calib_dataset", "eval_dataset", "more_eval_datasets", "zero_shot", "zero_shot_limit",
+              "zero_shot_include", "dense_check", "dsnot_layers"}
 
 
 def as_list(value: Any) -> list:
@@ -198,7 +199,34 @@ def check_prune_entry(where: str, entry: Any) -> dict:
         check_int(f"{where}.eval_windows", entry["eval_windows"], 1)
     check_settings(f"{where}.settings", solver, entry.get("settings", {}))
     check_model(f"{where}.model", entry.get("model", "default"), optional=False)
+    check_protocol_keys(where, entry)
     return entry
+
+
+def check_protocol_keys(where: str, entry: dict) -> None:
+    """Datasets (parsed as the CLI parses them), zero-shot tasks and the protocol switches of a ``[[prune]]`` entry."""
+    from models.datasets import parse_dataset
+
+    named = [(key, entry[key]) for key in ("calib_dataset", "eval_dataset") if entry.get(key) is not None]
+    if "more_eval_datasets" in entry:
+        named += [("more_eval_datasets", x) for x in check_list(f"{where}.more_eval_datasets", entry["more_eval_datasets"],
+                                                                 check_str)]
+    for key, value in named:
+        check_str(f"{where}.{key}", value)
+        try:
+            parse_dataset(value)
+        except ValueError as exc:
+            raise SuiteError(f"{where}.{key}: {exc}") from None
+    if entry.get("zero_shot") is not None:
+        check_str(f"{where}.zero_shot", entry["zero_shot"])
+    if entry.get("zero_shot_limit") is not None:
+        check_int(f"{where}.zero_shot_limit", entry["zero_shot_limit"], 1)
+    if "zero_shot_include" in entry:
+        check_list(f"{where}.zero_shot_include", entry["zero_shot_include"], check_str)
+    if "dense_check" in entry and not isinstance(entry["dense_check"], bool):
+        raise SuiteError(f"{where}.dense_check must be true or false, got {entry['dense_check']!r}")
+    if entry.get("dsnot_layers", "attention") not in ("attention", "all"):
+        raise SuiteError(f"{where}.dsnot_layers must be 'attention' or 'all', got {entry['dsnot_layers']!r}")
 
 
 # ------------------------------------------------------------------ instance sources

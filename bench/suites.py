@@ -78,6 +78,11 @@ __all__ = ["PruneConfig", "SolverConfig", "Suite", "SuiteError", "as_list", "exp
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 
 
+def _prune_fields(entry: dict) -> dict:
+    """A checked ``[[prune]]`` entry as :class:`PruneConfig` fields (lists as tuples: the config is hashable)."""
+    return {**entry, **{k: tuple(entry[k]) for k in ("zero_shot_include", "more_eval_datasets") if k in entry}}
+
+
 def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -123,10 +128,22 @@ class PruneConfig:
     seed: int = 0
     eval_windows: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    calib_dataset: str | None = None       # models.datasets argument (None: the shipped pydoc text)
+    eval_dataset: str | None = None
+    more_eval_datasets: tuple[str, ...] = ()   # further perplexity datasets
+    zero_shot: str | None = None           # lm-eval tasks (models.zero_shot.parse_tasks)
+    zero_shot_limit: int | None = None
+    zero_shot_include: tuple[str, ...] = ()
+    dense_check: bool = True
+    dsnot_layers: str = "attention"
 
     @property
     def key(self) -> str:
-        return "prune:" + _hash(self.__dict__)
+        """Hash of the configuration; protocol fields at their defaults are left out: keys of older suites stay."""
+        defaults = {"calib_dataset": None, "eval_dataset": None, "more_eval_datasets": (), "zero_shot": None,
+                    "zero_shot_limit": None,
+                    "zero_shot_include": (), "dense_check": True, "dsnot_layers": "attention"}
+        return "prune:" + _hash({k: v for k, v in self.__dict__.items() if k not in defaults or v != defaults[k]})
 
     @property
     def display(self) -> str:
@@ -201,7 +218,7 @@ def load_suite(name_or_path: str) -> Suite:
     dupes = {x for x in labels if labels.count(x) > 1}
     if dupes:
         raise SuiteError(f"{path}: solver labels must be unique, repeated: {sorted(dupes)}")
-    prune = [PruneConfig(**check_prune_entry(f"{path}: prune[{i}]", p))
+    prune = [PruneConfig(**_prune_fields(check_prune_entry(f"{path}: prune[{i}]", p)))
              for i, p in enumerate(check_tables(f"{path}: prune", data.get("prune", [])))]
     if not instances and not prune:
         raise SuiteError(f"{path}: a suite needs [[instances]] (with [[solvers]]) or [[prune]] entries")

@@ -33,11 +33,12 @@ Memory: one block's statistics at a time.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from tqdm.auto import tqdm
 
+from models.baseline_defaults import solver_for_layer
 from models.capture import (
     LayerStats,
     PrunableLayer,
@@ -68,6 +69,7 @@ class PruneSettings:
     time_limit: float | None = None
     solver_settings: dict = field(default_factory=dict)
     batch_size: int = 8
+    dsnot_layers: str = "attention"   # DSnoT's released default (models.baseline_defaults); "all": every layer
 
     def __post_init__(self) -> None:
         if self.propagation not in PROPAGATIONS:
@@ -135,6 +137,9 @@ def solve_layer(layer: PrunableLayer, acc: GramAccumulator, settings: PruneSetti
     pattern = parse_pattern(settings.pattern, weight.shape[1], settings.sparsity)
     meta = dict(metadata, layer=layer.name, layer_type=layer.kind, block=str(layer.block))
     problem = acc.problem(weight, pattern, metadata=meta)
+    solver_name, warm_start = solver_for_layer(settings.solver, settings.warm_start, layer.kind, settings.dsnot_layers)
+    if solver_name != settings.solver:  # a layer the baseline leaves to its initial method: that method, default settings
+        settings = replace(settings, solver=solver_name, warm_start=warm_start, solver_settings={})
     takes = _solver_takes_warm_start(settings.solver)
     result = solve(settings.solver, problem, warm_start=settings.warm_start if takes else None,
                    time_limit=settings.time_limit, seed=settings.seed, **settings.solver_settings)

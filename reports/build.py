@@ -23,6 +23,7 @@ from reports.formatting import markdown_table
 from reports.latex import write_latex
 from reports.style import FigureOutput, StyleBook
 from reports.tables import gap_table, layer_reduction_table, perplexity_table, runtime_table
+from reports.zero_shot_table import zero_shot_table
 
 DEFAULT_FORMATS = ("png", "pdf")
 
@@ -35,6 +36,8 @@ SECTIONS = (
     ("reduction", "5. Per-layer error reduction vs Wanda", "Refiners warm-started from Wanda."),
     ("exact", "6. Exact solve time vs d", ""),
     ("ppl", "7. Perplexity", "Whole-model pruning runs: pruned perplexity per method and setting."),
+    ("zero_shot", "8. Zero-shot accuracy",
+     "lm-eval accuracy (acc, %) of the dense and the pruned models per task, and the mean over the tasks."),
 )
 
 TABLES = {  # section → (file stem, caption)
@@ -42,6 +45,8 @@ TABLES = {  # section → (file stem, caption)
     "runtime": ("table_runtime", "Wall seconds per task: shifted geometric mean (shift 1 s), median and maximum."),
     "ppl": ("table_perplexity", "Perplexity after whole-model pruning per method and sparsity setting."),
     "reduction": ("table_layer_reduction", "Per-layer error reduction of refiners vs their warm start in whole-model runs."),
+    "zero_shot": ("table_zero_shot", "Zero-shot accuracy (acc, %) per method and task after whole-model pruning, "
+                                     "with the mean over the tasks."),
 }
 
 
@@ -102,6 +107,7 @@ def render_report(frame: pd.DataFrame, prune: pd.DataFrame, header: dict, out_di
     if not runs.empty:
         tables["ppl"] = perplexity_table(runs)
         tables["reduction"] = layer_reduction_table(runs)
+        tables["zero_shot"] = zero_shot_table(runs)
     figs = _figures(frame, runs, book, out, formats)
     prefix = f"Suite {header.get('suite')} (run {header.get('run')})."
     tex = []

@@ -23,21 +23,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_history(args) -> int:
-    from bench.history import history_frame
+    from bench.history import history_frame, prune_history_frame
     from bench.paths import atomic_write_text, output_directory, store_files
     from bench.store import ResultStore
     from reports.history import history_figure, history_markdown, history_table
+    from reports.prune_history import prune_history_markdown, prune_history_table
 
     store = ResultStore(args.store, create=False)
     out = output_directory(args.out, *store_files(store.path), writes=lambda name: name.startswith("history.")) \
         if args.out else None
     frame = history_frame(store, args.suite, args.solver)
+    prune_frame = prune_history_frame(store, args.suite) if not args.solver else None
+    prune_text = prune_history_markdown(prune_history_table(prune_frame)) if prune_frame is not None else ""
+    if frame.empty and prune_text:  # only whole-model runs in this store
+        print(prune_text, end="")
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(out / "history.md", "# maskbench history\n\n" + prune_text)
+            print(out / "history.md")
+        return 0
     if frame.empty:
         wanted = " and ".join(x for x in (f"suite {args.suite!r}" if args.suite else "",
                                           f"solvers {args.solver}" if args.solver else "") if x)
         raise ValueError(f"{args.store}: no results" + (f" for {wanted}" if wanted else ""))
     table = history_table(frame)
-    text = history_markdown(table)
+    text = history_markdown(table) + ("\n" + prune_text if prune_text else "")
     print(text, end="")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

