@@ -160,3 +160,22 @@ def refit(problem: MaskProblem, mask, percdamp: float = 0.01, method: str = "aut
     weights = weights.cpu()
     rows = problem_residual_objectives(problem, problem.weight.to(torch.float64) - weights)
     return Refit(weights, rows, method, iters, rel, percdamp)
+
+
+def weight_update(problem: MaskProblem, result, reconstruct: bool = False, **refit_options) -> tuple[
+        torch.Tensor | None, float | None, str | None]:
+    """The weights a whole-model run writes for ``result``: ``(weights, their loss, label)``.
+
+    ``reconstruct``: the refit of the result's mask (label ``"refit"``), whatever the solver; else the
+    solver's own update when it made one (``result.weights``, e.g. ``sparsegpt`` with
+    ``update_weights=true``, label ``"sparsegpt"``); else ``(None, None, None)``: only the mask applies.
+    """
+    if reconstruct:
+        fit = refit(problem, result.mask, **refit_options)
+        result.extra["objective_reconstructed"] = fit.objective
+        result.extra["reconstruction"] = {"method": fit.method, "iterations": fit.iterations,
+                                          "relative_residual": fit.relative_residual, "percdamp": fit.percdamp}
+        return fit.weights, fit.objective, "refit"
+    if result.weights is not None:
+        return result.weights, result.extra.get("objective_with_weight_update"), result.solver
+    return None, None, None
