@@ -11,7 +11,9 @@ and reads ``VmHWM`` after the solve, so ``peak_MB − base_MB`` is what the solv
 float64 re-verification) added on top of the problem. Refiners start from Wanda (its solve is
 inside the measured region; its memory is small). Solvers that would run for hours at this
 size stop at ``--time-limit`` seconds (their memory is set up in the first iteration):
-``swap`` and ``lns`` take the limit; ``bound`` runs on the first ``--bound-rows`` rows only
+``swap`` and ``lns`` take the limit (a ``swap`` stopped by it skips its float64
+certification, so ``swap-float64`` runs one float64 iteration from Wanda: the certification's
+state); ``bound`` runs on the first ``--bound-rows`` rows only
 (its memory is per row, the rows run one after another); ``refit`` is
 :func:`solvers.reconstruct.refit` by CG with ``--refit-iters`` iterations (memory does not
 grow with iterations).
@@ -29,7 +31,8 @@ import subprocess
 import sys
 import time
 
-DEFAULT_SOLVERS = "wanda,sparsegpt,sparsegpt-update,wanda+swap,wanda+lns,wanda+dsnot,bound,refit,verify"
+DEFAULT_SOLVERS = ("wanda,sparsegpt,sparsegpt-update,wanda+swap,swap-float64,wanda+lns,wanda+dsnot,bound,refit,"
+                   "verify")
 
 
 def _status_kb(key: str) -> int:
@@ -68,7 +71,7 @@ def run_one(name: str, shape: str, tokens: int, time_limit: float, bound_rows: i
 
     problem = build_problem(shape, tokens)
     wanda = None
-    if name in ("bound", "refit", "verify"):
+    if name in ("bound", "refit", "verify", "swap-float64"):
         wanda = solvers.solve("wanda", problem)
     if name == "bound":
         problem = problem.crop(torch.arange(bound_rows), torch.arange(problem.d_in))
@@ -83,6 +86,9 @@ def run_one(name: str, shape: str, tokens: int, time_limit: float, bound_rows: i
     elif name == "refit":
         fit = refit(problem, wanda.mask, method="cg", max_iters=refit_iters)
         value = fit.objective
+    elif name == "swap-float64":
+        res = solvers.solve("swap", problem, warm_start=wanda, dtype="float64", max_iters=1)
+        value = res.objective
     elif name == "verify":
         value = float(row_objectives(problem, wanda.mask).sum())
     elif name == "bound":
