@@ -30,11 +30,12 @@ whole-model run (``maskbench prune --solver sparsegpt --set update_weights=true`
 into the model instead of only zeroing the pruned weights — SparseGPT as published (but
 row-balanced, see above).
 
-**Peak memory** (all float64): two ``d_in × d_in`` matrices at a time while ``U`` is formed
-(``H`` → its Cholesky factor → ``H⁻¹`` → ``U``, each freed once the next exists), then ``U`` alone;
-the working ``W``/``ŵ`` (``8·d_out·d_in``) plus the mask; block buffers ``3 · 8·d_out·128`` and the
-lazy update's temporary ``8·d_out·UPDATE_COLUMNS``: about ``16·d_in² + 9·d_out·d_in`` bytes beyond
-the inputs, 2.3 GB at 4096 × 11008.
+**Peak memory** (all float64): up to three ``d_in × d_in`` matrices while ``U`` is formed (``H``
+→ its Cholesky factor → ``H⁻¹`` → ``U``, each freed once the next exists; ``cholesky_inverse``
+needs the factor and its output at once, plus workspace), then ``U`` alone; the working
+``W``/``ŵ`` (``8·d_out·d_in``) plus the mask; block buffers ``3 · 8·d_out·128`` and the lazy
+update's temporary ``8·d_out·UPDATE_COLUMNS``: about ``24·d_in² + 9·d_out·d_in`` bytes beyond the
+problem, 3.3 GB at 4096 × 11008 (measured: 3.1 GB, ``bench/studies/solver_memory.py``).
 """
 
 from __future__ import annotations
