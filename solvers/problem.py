@@ -182,7 +182,9 @@ class MaskProblem:
     def _check_gram(self, check_psd: bool) -> None:
         g = self.gram
         scale = float(g.abs().max())
-        asym = float((g - g.T).abs().max())
+        asym = 0.0  # in row blocks: no d_in × d_in temporary (two of them were 1.9 GB at d_in = 11008)
+        for r0 in range(0, g.shape[0], 1024):
+            asym = max(asym, float((g[r0:r0 + 1024] - g[:, r0:r0 + 1024].T).abs().max()))
         if asym > SYMMETRY_RTOL * max(scale, 1e-300):
             raise ProblemError(
                 f"gram is not symmetric: max |G - Gᵀ| = {asym:.3g} exceeds "
@@ -307,7 +309,12 @@ class GramAccumulator:
     @property
     def gram(self) -> torch.Tensor:
         """The full symmetric ``G`` (a new tensor), its lower triangle mirrored from the upper."""
-        return self.upper.triu() + self.upper.triu(1).T
+        g = self.upper.triu()
+        for r0 in range(0, self.d_in, 1024):  # mirror in row blocks: no second d_in × d_in temporary
+            r1 = min(r0 + 1024, self.d_in)
+            g[r0:r1, :r0] = self.upper[:r0, r0:r1].T
+            g[r0:r1, r0:r1] += self.upper[r0:r1, r0:r1].triu(1).T
+        return g
 
     @property
     def mean(self) -> torch.Tensor:
