@@ -3,7 +3,7 @@
     python -m bench.studies.swap_speed [--shapes 576x576,1536x576,576x1536,2048x2048] [--backend auto]
     python -m bench.studies.swap_speed --source real [--layers self_attn.q_proj,mlp.down_proj --block 10]
     python -m bench.studies.swap_speed --device cuda           # the torch search on a GPU
-    python -m bench.studies.swap_speed --shapes 4096x4096,11008x4096,4096x11008 --tokens 4096 --sweeps-only  # 7B
+    python -m bench.studies.swap_speed --shapes 4096x4096,11008x4096,4096x11008 --tokens 2048 --sweeps-only --reps 2
     python -m bench.studies.swap_speed --instances A.safetensors,B.safetensors  # layers from maskbench extract
 
 Instances: ``--source synthetic`` (default) takes each ``d_out × d_in`` shape from the synthetic
@@ -112,7 +112,7 @@ def file_problem(path: str):
     return f"{stem} {problem.d_out}x{problem.d_in}", problem
 
 
-def run_one(name: str, problem, backend: str, device_name: str, sweeps_only: bool = False) -> dict:
+def run_one(name: str, problem, backend: str, device_name: str, sweeps_only: bool = False, reps: int = 7) -> dict:
     import resource
 
     import torch
@@ -127,7 +127,7 @@ def run_one(name: str, problem, backend: str, device_name: str, sweeps_only: boo
     d_out = p.d_out
     a = p.weight.to(device, torch.float32).contiguous()
     g = p.gram.to(device, torch.float32).contiguous()
-    gemm = _best(lambda: a @ g, 7, device)
+    gemm = _best(lambda: a @ g, reps, device)
     be = resolve_backend(backend, device, None)
     gd = gram_data(p.gram, torch.float32, device, None)
     wanda = solvers.solve("wanda", p)
@@ -138,11 +138,11 @@ def run_one(name: str, problem, backend: str, device_name: str, sweeps_only: boo
     def sweep_time(mask) -> float:
         st = init_state(gd, p.weight, mask, torch.arange(d_out), backend=be)
         threshold = -1e-6 * st.loss  # what the solver asks of a sweep: swaps below −tol·f_i (default tol)
-        return _best(lambda: search_sweep(gd, st, 512 << 20, threshold=threshold), 3, device)
+        return _best(lambda: search_sweep(gd, st, 512 << 20, threshold=threshold), min(3, reps), device)
 
     warm_sweep = sweep_time(wanda.mask)
     if sweeps_only:  # 7B shapes: a solve to convergence would take hours on a CPU
-        gemm = min(gemm, _best(lambda: a @ g, 7, device))
+        gemm = min(gemm, _best(lambda: a @ g, reps, device))
         out = {"instance": name, "device": str(device), "backend": be, "gemm_ms": 1e3 * gemm,
                "sweep_warm_ratio": warm_sweep / gemm, "sweep_conv_ratio": float("nan"),
                "iter_mean_ratio": float("nan"), "solve_per_sweep_ratio": float("nan"), "sweeps": 0,
@@ -195,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="synthetic: calibration tokens (default max(4·d_in, 256); 7B shapes need fewer, e.g. 4096)")
     ap.add_argument("--sweeps-only", action="store_true",
                     help="time the warm-start sweep and the GEMM only, no solve to convergence (for 7B shapes)")
+    ap.add_argument("--reps", type=int, default=7,
+                    help="GEMM timings before and after the solves (best of; default 7), sweeps best of min(3, reps)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     import torch
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             name, problem = real_problem(args.one, args.block, args.nsamples, args.seqlen)
         else:
             name, problem = synthetic_problem(args.one, args.tokens)
-        print(json.dumps(run_one(name, problem, args.backend, args.device, args.sweeps_only)))
+        print(json.dumps(run_one(name, problem, args.backend, args.device, args.sweeps_only, args.reps)))
         return 0
     items = (args.instances.split(",") if args.instances
              else args.layers.split(",") if args.source == "real" else args.shapes.split(","))
@@ -242,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd += ["--tokens", str(args.tokens)]
         if args.sweeps_only:
             cmd += ["--sweeps-only"]
+        cmd += ["--reps", str(args.reps)]
         if args.instances:
             cmd += ["--instances", args.instances]
         out = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)
