@@ -51,6 +51,7 @@ from models.capture import (
 )
 from solvers.pattern import NM, parse_pattern
 from solvers.problem import GramAccumulator
+from solvers.reconstruct import weight_update
 from solvers.registry import parse_chain, prepare, solve, spec
 
 PROPAGATIONS = ("pruned", "dense")
@@ -70,6 +71,7 @@ class PruneSettings:
     solver_settings: dict = field(default_factory=dict)
     batch_size: int = 8
     dsnot_layers: str = "attention"   # DSnoT's released default (models.baseline_defaults); "all": every layer
+    reconstruct: bool = False  # refit each row's kept weights after the mask (solvers/reconstruct.py)
 
     def __post_init__(self) -> None:
         if self.propagation not in PROPAGATIONS:
@@ -104,6 +106,8 @@ class LayerRecord:
     warm_start_role: str | None
     solve_seconds: float
     tokens: int
+    objective_updated: float | None = None  # f with the written weights (SparseGPT's update or the refit)
+    weight_update: str | None = None         # "refit", "sparsegpt" or None (mask only)
 
     @property
     def reduction(self) -> float | None:
@@ -131,8 +135,10 @@ def _solver_takes_warm_start(name: str) -> bool:
 
 
 def solve_layer(layer: PrunableLayer, acc: GramAccumulator, settings: PruneSettings,
-                metadata: dict[str, str]) -> tuple[LayerRecord, torch.Tensor]:
-    """Build the layer's problem, solve it and return ``(record, keep-mask)``; no weights change."""
+                metadata: dict[str, str]) -> tuple[LayerRecord, torch.Tensor, torch.Tensor | None]:
+    """Build the layer's problem, solve it and return ``(record, keep-mask, new weights or None)``;
+    no weights change here. New weights (zero where pruned) come from ``settings.reconstruct`` or a
+    solver's own update (:func:`solvers.reconstruct.weight_update`), in the layer's dtype."""
     weight = layer.weight().to("cpu", torch.float32).clone()
     pattern = parse_pattern(settings.pattern, weight.shape[1], settings.sparsity)
     meta = dict(metadata, layer=layer.name, layer_type=layer.kind, block=str(layer.block))
@@ -154,7 +160,20 @@ def solve_layer(layer: PrunableLayer, acc: GramAccumulator, settings: PruneSetti
     record = LayerRecord(layer.name, layer.kind, layer.block, list(weight.shape), pattern.describe(),
                          result.status, result.objective, ws_label, ws_obj, role,
                          result.build_seconds + result.solve_seconds, acc.tokens)
-    return record, result.mask
+    new_weights, record.objective_updated, record.weight_update = weight_update(problem, result, settings.reconstruct)
+    if new_weights is not None:
+        new_weights = new_weights.to(layer.module.weight.dtype)
+    return record, result.mask, new_weights
+
+
+def apply_layer(layer: PrunableLayer, mask: torch.Tensor, new_weights: torch.Tensor | None) -> None:
+    """Zero the pruned weights, or write ``new_weights`` [d_out, d_in] (already zero where pruned)."""
+    if new_weights is None:
+        layer.apply_mask(mask)
+        return
+    w = new_weights.T if layer.transposed else new_weights
+    with torch.no_grad():
+        layer.module.weight.copy_(w.to(layer.module.weight.device))
 
 
 def prepare_solvers(settings: PruneSettings) -> None:
@@ -179,16 +198,16 @@ def prune_model(model: torch.nn.Module, windows: torch.Tensor, settings: PruneSe
     _, blocks = find_blocks(model)
     stages = {"capture": 0.0, "statistics": 0.0, "solve": 0.0, "propagate": 0.0}
     records: list[LayerRecord] = []
-    deferred: list[tuple[PrunableLayer, torch.Tensor]] = []
+    deferred: list[tuple[PrunableLayer, torch.Tensor, torch.Tensor | None]] = []
     model.eval()
 
-    def solve_block(b: int, accs: dict[str, GramAccumulator]) -> list[tuple[PrunableLayer, torch.Tensor]]:
+    def solve_block(b: int, accs: dict[str, GramAccumulator]) -> list[tuple[PrunableLayer, torch.Tensor, torch.Tensor | None]]:
         t = time.perf_counter()
         out = []
         for layer in layers[b]:
-            record, mask = solve_layer(layer, accs[layer.name], settings, metadata)
+            record, mask, new_weights = solve_layer(layer, accs[layer.name], settings, metadata)
             records.append(record)
-            out.append((layer, mask))
+            out.append((layer, mask, new_weights))
         stages["solve"] += time.perf_counter() - t
         return out
 
@@ -207,8 +226,8 @@ def prune_model(model: torch.nn.Module, windows: torch.Tensor, settings: PruneSe
                     outputs.append(run_block_for_statistics(blocks[b], h, c.calls[b], stats, stop_early))
                     stop_early = settings.propagation == "pruned" and (stop_early or stats.each_layer_called_once)
             stages["statistics"] += time.perf_counter() - t
-            for layer, mask in solve_block(b, stats.acc):
-                layer.apply_mask(mask)
+            for layer, mask, new_weights in solve_block(b, stats.acc):
+                apply_layer(layer, mask, new_weights)
             del stats
             if settings.propagation == "pruned":
                 t = time.perf_counter()
@@ -220,11 +239,11 @@ def prune_model(model: torch.nn.Module, windows: torch.Tensor, settings: PruneSe
             t = time.perf_counter()
             accs = forward_stats_until(model, b, batches, layers[b])
             stages["statistics"] += time.perf_counter() - t
-            for layer, mask in solve_block(b, accs):
+            for layer, mask, new_weights in solve_block(b, accs):
                 if settings.propagation == "pruned":
-                    layer.apply_mask(mask)
+                    apply_layer(layer, mask, new_weights)
                 else:
-                    deferred.append((layer, mask))
-        for layer, mask in deferred:
-            layer.apply_mask(mask)
+                    deferred.append((layer, mask, new_weights))
+        for layer, mask, new_weights in deferred:
+            apply_layer(layer, mask, new_weights)
     return PruneReport(records, stages)

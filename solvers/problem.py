@@ -25,6 +25,13 @@ SCALE_LOG10_RANGE = (-290, 290)
 """log10 range of max|W|²·max G_jj inside which the float64 objective neither underflows nor overflows."""
 """Max |G − Gᵀ| allowed, relative to max |G|."""
 
+FACTOR_RTOL = 1e-5
+"""Max |vᵀGv − ‖Xv‖²| relative to trace(G) on the probes of :meth:`MaskProblem._check_factor`."""
+
+FACTOR_MAX_FRACTION = 0.5
+""":class:`GramAccumulator` keeps the tokens as ``gram_factor`` while ``tokens ≤ this · d_in``: then
+verifying a mask through them costs at most the ``d_out·d_in²/2`` of the symmetric Gram form."""
+
 PSD_TOL = {torch.float64: 1e-8, torch.float32: 1e-4}
 """G must admit a Cholesky factor after adding ``tol · mean(diag G) · I``."""
 
@@ -53,6 +60,12 @@ class MaskProblem:
         pattern: :class:`~solvers.pattern.PerRow` or :class:`~solvers.pattern.NM`.
         input_mean: optional ``E[x_j]`` [d_in] over calibration tokens.
         input_var: optional ``Var[x_j]`` [d_in] over calibration tokens.
+        gram_factor: optional ``X`` [tokens, d_in] with ``G = XᵀX`` (the calibration inputs
+            themselves, kept by :class:`GramAccumulator` while there are fewer tokens than
+            ``d_in/2``). Only :mod:`solvers.objective` uses it, to verify masks through the tokens
+            (``d_out·d_in·tokens`` instead of ``d_out·d_in²/2`` multiply-adds). It is checked
+            against ``G`` with random probes (:meth:`check`), is not saved with instances and
+            does not enter :meth:`instance_id`.
         metadata: provenance strings (model, layer, calibration, nsamples, seqlen, seed, source …).
     """
 
@@ -63,6 +76,7 @@ class MaskProblem:
     input_var: torch.Tensor | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     validate: bool = True
+    gram_factor: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         self.weight = as_tensor(self.weight, "weight")
@@ -71,6 +85,8 @@ class MaskProblem:
             self.input_mean = as_tensor(self.input_mean, "input_mean")
         if self.input_var is not None:
             self.input_var = as_tensor(self.input_var, "input_var")
+        if self.gram_factor is not None:
+            self.gram_factor = as_tensor(self.gram_factor, "gram_factor")
         self.metadata = {str(k): str(v) for k, v in (self.metadata or {}).items()}
         if self.validate:
             self.check()
@@ -121,6 +137,30 @@ class MaskProblem:
         self.pattern.validate(self.d_in)
         self._check_gram(check_psd)
         self._check_scale()
+        self._check_factor()
+
+    def _check_factor(self) -> None:
+        """Refuse a ``gram_factor`` X that is not a factor of G: ``‖X v‖² = vᵀ G v`` on 4 probes.
+
+        The probes are fixed Gaussian vectors (seed 0); cost ``4·(tokens + d_in)·d_in``. The
+        tolerance is relative to ``vᵀ diag(G) v``-scale values so that float32 inputs pass.
+        """
+        x = self.gram_factor
+        if x is None:
+            return
+        if x.ndim != 2 or x.shape[1] != self.d_in:
+            raise ProblemError(f"gram_factor must have shape [tokens, d_in={self.d_in}], got {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise ProblemError("gram_factor contains non-finite values")
+        probes = torch.randn(self.d_in, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        g = self.gram.to(torch.float64)
+        via_gram = (probes * (g @ probes)).sum(0)
+        via_factor = (x.to(torch.float64) @ probes).square().sum(0)
+        scale = float(torch.diagonal(g).sum()) + 1e-300
+        err = float((via_gram - via_factor).abs().max()) / scale
+        if err > FACTOR_RTOL:
+            raise ProblemError(f"gram_factor X does not satisfy G = XᵀX: probe error {err:.3g} × trace(G) "
+                               f"exceeds {FACTOR_RTOL:g}")
 
     def _check_scale(self) -> None:
         """Refuse data whose loss terms ``W_ij W_ik G_jk`` leave float64's normal range.
@@ -142,7 +182,9 @@ class MaskProblem:
     def _check_gram(self, check_psd: bool) -> None:
         g = self.gram
         scale = float(g.abs().max())
-        asym = float((g - g.T).abs().max())
+        asym = 0.0  # in row blocks: no d_in × d_in temporary (two of them were 1.9 GB at d_in = 11008)
+        for r0 in range(0, g.shape[0], 1024):
+            asym = max(asym, float((g[r0:r0 + 1024] - g[:, r0:r0 + 1024].T).abs().max()))
         if asym > SYMMETRY_RTOL * max(scale, 1e-300):
             raise ProblemError(
                 f"gram is not symmetric: max |G - Gᵀ| = {asym:.3g} exceeds "
@@ -183,7 +225,7 @@ class MaskProblem:
         """The same layer under another sparsity pattern."""
         pattern.validate(self.d_in)
         return MaskProblem(self.weight, self.gram, pattern, self.input_mean, self.input_var,
-                           dict(self.metadata), validate=False)
+                           dict(self.metadata), validate=False, gram_factor=self.gram_factor)
 
     def crop(self, rows, cols, pattern: Pattern | None = None) -> MaskProblem:
         """Sub-problem on the given rows and input columns (with the matching Gram block)."""
@@ -192,7 +234,8 @@ class MaskProblem:
         sub = lambda t: None if t is None else t[cols].clone()
         return MaskProblem(self.weight[rows][:, cols].clone(), self.gram[cols][:, cols].clone(),
                            pattern if pattern is not None else self.pattern,
-                           sub(self.input_mean), sub(self.input_var), dict(self.metadata))
+                           sub(self.input_mean), sub(self.input_var), dict(self.metadata),
+                           gram_factor=None if self.gram_factor is None else self.gram_factor[:, cols].clone())
 
     @classmethod
     def from_activations(cls, weight, activations, pattern: Pattern, **kwargs) -> MaskProblem:
@@ -207,7 +250,10 @@ class GramAccumulator:
 
     ``update`` takes any tensor whose last dimension is ``d_in`` (e.g. a batch of
     hidden states ``[batch, seq, d_in]``); leading dimensions are flattened into
-    tokens. Memory: one ``d_in × d_in`` float64 matrix and one ``d_in`` vector.
+    tokens. Memory: one ``d_in × d_in`` float64 matrix and one ``d_in`` vector, plus the tokens
+    themselves (in their own dtype) while ``tokens ≤ FACTOR_MAX_FRACTION·d_in`` — at most a quarter
+    of ``G``'s bytes for float32 inputs — handed to the problem as ``gram_factor`` so that masks are
+    verified through them (:mod:`solvers.objective`); dropped for good once more tokens arrive.
 
     **Only the upper triangle is accumulated.** ``G`` is symmetric, so each chunk adds
     ``X_iᵀ X_{i:}`` for ``TRIANGLE_BLOCKS`` column blocks ``i`` (≈ 5/8 of a full product's
@@ -227,6 +273,7 @@ class GramAccumulator:
         self.upper = torch.zeros(d_in, d_in, dtype=torch.float64, device=self.device)
         self.sum = torch.zeros(d_in, dtype=torch.float64, device=self.device)
         self.tokens = 0
+        self.kept: list[torch.Tensor] | None = []  # the raw tokens while few; None once too many
 
     def update(self, x) -> None:
         x = as_tensor(x, "activations") if not isinstance(x, torch.Tensor) else x
@@ -242,17 +289,32 @@ class GramAccumulator:
                 raise ProblemError("activations contain non-finite values")
             self.sum += xc.sum(0)
             self.tokens += xc.shape[0]
+            self._keep(x[start:start + self.chunk_tokens])
+
+    def _keep(self, x: torch.Tensor) -> None:
+        if self.kept is None:
+            return
+        if self.tokens > FACTOR_MAX_FRACTION * self.d_in:
+            self.kept = None
+            return
+        self.kept.append(x.to(self.device).clone())
 
     def copy_from(self, other: GramAccumulator) -> None:
         """Take ``other``'s state (same ``d_in``): the result of the same updates, bit for bit."""
         self.upper.copy_(other.upper)
         self.sum.copy_(other.sum)
         self.tokens = other.tokens
+        self.kept = None if other.kept is None else list(other.kept)  # the same immutable chunks, shared
 
     @property
     def gram(self) -> torch.Tensor:
         """The full symmetric ``G`` (a new tensor), its lower triangle mirrored from the upper."""
-        return self.upper.triu() + self.upper.triu(1).T
+        g = self.upper.triu()
+        for r0 in range(0, self.d_in, 1024):  # mirror in row blocks: no second d_in × d_in temporary
+            r1 = min(r0 + 1024, self.d_in)
+            g[r0:r1, :r0] = self.upper[:r0, r0:r1].T
+            g[r0:r1, r0:r1] += self.upper[r0:r1, r0:r1].triu(1).T
+        return g
 
     @property
     def mean(self) -> torch.Tensor:
@@ -271,8 +333,11 @@ class GramAccumulator:
         meta = dict(metadata or {})
         meta.setdefault("tokens", str(self.tokens))
         validate = kwargs.pop("validate", True)
+        factor = torch.cat(self.kept).cpu() if self.kept else None
+        if factor is not None and factor.dtype not in (torch.float32, torch.float64):
+            factor = factor.to(torch.float32)  # float16 / bfloat16 → float32 is exact
         problem = MaskProblem(as_tensor(weight, "weight"), g, pattern, self.mean.cpu(), self.var.cpu(),
-                              meta, validate=False, **kwargs)
+                              meta, validate=False, gram_factor=factor, **kwargs)
         if validate:
             # every check but the Cholesky test of positive semidefiniteness: G = Σ x xᵀ is PSD by
             # construction, and the test cost ~0.1 s per 1536-wide layer of a whole-model prune

@@ -51,6 +51,11 @@ class SolveResult:
     extra: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     verified: bool = False
+    weights: torch.Tensor | None = None
+    """Updated weights ``[d_out, d_in]`` float64, zero where pruned, for methods that also change kept
+    weights (``sparsegpt`` with ``update_weights=true``, :mod:`solvers.reconstruct`); None for a pure
+    mask. Their loss is in ``extra`` (``objective_with_weight_update`` / ``objective_reconstructed``);
+    ``objective`` stays the mask-only ``f(M)``. Not part of :meth:`summary`."""
 
     @property
     def gap(self) -> float | None:

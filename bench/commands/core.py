@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="solver setting (JSON value), repeatable, e.g. --set max_iters=100")
     p.add_argument("--out", default=None, help="write the mask file here")
+    p.add_argument("--reconstruct", action="store_true",
+                   help="also refit the kept weights by least squares on G and report that loss "
+                        "(extra.objective_reconstructed)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_solve)
 
@@ -83,6 +86,10 @@ def cmd_solve(args) -> int:
         warm = load_mask(warm)[0]
     result = solve(args.solver, problem, warm_start=warm, time_limit=args.time_limit, seed=args.seed,
                    **parse_set_options(args.set))
+    if args.reconstruct and result.mask is not None:
+        from solvers.reconstruct import weight_update
+
+        weight_update(problem, result, reconstruct=True)  # records extra["objective_reconstructed"]
     iid = problem.instance_id()
     if target is not None and result.mask is not None:
         save_mask(result.mask, target, {"instance_id": iid, "solver": args.solver,

@@ -51,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="replay recorded block calls (default) or re-run the model's forward per block")
     p.add_argument("--time-limit", type=positive_float, default=None, help="seconds per layer for the solver")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="solver setting (repeatable)")
+    p.add_argument("--reconstruct", action="store_true",
+                   help="after each layer's mask, refit its kept weights by least squares on G (docs/scale-solvers.md)")
     p.add_argument("--eval-windows", type=positive_int, default=None, help="cap on held-out windows (default: all)")
     p.add_argument("--save", default=None, metavar="DIR", help="save the pruned model (safetensors) here")
     add_prune_protocol_args(p)
@@ -159,7 +161,7 @@ def cmd_prune(args) -> int:
     save = _output_folder(args, args.save, "save") if args.save else None
     settings = PruneSettings(args.solver, args.sparsity, args.pattern, args.warm_start, args.propagation,
                              args.engine, args.seed, args.time_limit, parse_set_options(args.set), args.batch_size,
-                             args.dsnot_layers)
+                             dsnot_layers=args.dsnot_layers, reconstruct=args.reconstruct)
     zero_shot = zero_shot_settings(args)  # unknown tasks fail here, before the model is loaded
     session = _session(args, args.propagation)
     loaded, data, meta = session.loaded, session.data, session.metadata
@@ -193,7 +195,8 @@ def cmd_prune(args) -> int:
             "pattern": args.pattern, "dense_ppl": dense.ppl, "pruned_ppl": pruned.ppl, "seconds": seconds,
             "layers": [{"name": r.name, "shape": r.shape, "warm_start_objective": r.warm_start_objective,
                         "objective": r.objective, "kind": r.kind, "status": r.status,
-                        "warm_start_role": r.warm_start_role, "solve_seconds": r.solve_seconds}
+                        "warm_start_role": r.warm_start_role, "solve_seconds": r.solve_seconds,
+                        "objective_updated": r.objective_updated, "weight_update": r.weight_update}
                        for r in report.layers],
             "protocol": meta, "stage_seconds": stages, "eval_windows": pruned.windows, "saved": args.save,
             "perplexities": session.perplexities(outcome), "record": run_record(session, settings),
@@ -210,6 +213,11 @@ def cmd_prune(args) -> int:
         red = "-" if r.reduction is None else f"{r.reduction:.2f}%"
         print(f"{r.name:<40} {r.shape[0]:>5}x{r.shape[1]:<5} {_fmt(r.warm_start_objective, sci):>24} "
               f"{_fmt(r.objective, sci):>16} {red:>10}")
+    updated = [r for r in report.layers if r.objective_updated is not None]
+    if updated:
+        mask_only = sum(r.objective for r in updated)
+        print(f"\nweights updated ({updated[0].weight_update}) in {len(updated)} layers: summed layer loss "
+              f"{_fmt(mask_only, True)} mask only, {_fmt(sum(r.objective_updated for r in updated), True)} as written")
     print(f"\ndense perplexity:  {dense.ppl:.4f}")
     print(f"pruned perplexity: {pruned.ppl:.4f}  ({args.solver}, {args.pattern}, "
           f"sparsity {settings.effective_sparsity:g}, propagation {args.propagation})")

@@ -10,7 +10,12 @@ sequentially (pruned-so-far propagation unless ``--propagation dense``) and eval
 on the same held-out windows. Runs are ordered 50% → 2:4 → 60% and ``--budget-minutes`` stops
 starting new runs once exceeded. Prints wall time per stage and peak memory; for refiners
 warm-started from Wanda it prints the per-layer error reduction vs Wanda (min / median / max by
-layer type). Results are appended to ``--out`` (JSON) after every run.
+layer type). Results are appended to ``--out`` (JSON) after every run. ``--weight-updates`` runs
+each solver a second time with updated weights (``sparsegpt``: its own OBS update,
+``update_weights=true``; any other: the least-squares refit, ``--reconstruct``), labelled
+``name (update)`` / ``name (refit)``:
+
+    python -m bench.studies.prune_models --solvers sparsegpt,wanda+swap --settings per-row:0.5 --weight-updates
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ def main(argv=None) -> int:
     ap.add_argument("model", nargs="?", default=None)
     ap.add_argument("--solvers", default=DEFAULT_SOLVERS, help=f"comma list (default {DEFAULT_SOLVERS})")
     ap.add_argument("--settings", default=DEFAULT_SETTINGS, help=f"comma list (default {DEFAULT_SETTINGS})")
+    ap.add_argument("--weight-updates", action="store_true",
+                    help="also run each solver with updated weights (sparsegpt: its update; others: the refit)")
     ap.add_argument("--nsamples", type=int, default=32)
     ap.add_argument("--seqlen", type=int, default=256)
     ap.add_argument("--seed", type=int, default=0)
@@ -92,24 +99,32 @@ def main(argv=None) -> int:
             print(f"note: skipping {name}: {reason}", flush=True)
     solvers = [s for s in solvers if unavailable(s) is None]
     for setting in [parse_setting(s.strip()) for s in args.settings.split(",") if s.strip()]:
-        for name in solvers:
+        for name, update in [(n, u) for n in solvers for u in ((False, True) if args.weight_updates else (False,))]:
             if args.budget_minutes and time.perf_counter() - t0 > 60 * args.budget_minutes:
                 print(f"note: budget of {args.budget_minutes} min spent; not starting {name} {setting}", flush=True)
                 continue
             solver, warm = split_chain(name)
-            settings = PruneSettings(solver, setting[1], setting[0], warm, args.propagation, seed=args.seed)
+            own_update = update and solver == "sparsegpt"
+            settings = PruneSettings(solver, setting[1], setting[0], warm, args.propagation, seed=args.seed,
+                                     solver_settings={"update_weights": True} if own_update else {},
+                                     reconstruct=update and not own_update)
+            label_name = name + (" (update)" if own_update else " (refit)" if update else "")
             outcome = session.prune(settings)
             report, ppl = outcome.report, outcome.perplexity
             label = setting[0] if setting[0] != "per-row" else f"per-row {setting[1]:.0%}"
-            run = {"solver": name, "pattern": setting[0], "sparsity": settings.effective_sparsity,
+            run = {"solver": label_name, "pattern": setting[0], "sparsity": settings.effective_sparsity,
                    "pruned_ppl": ppl.ppl, "seconds": outcome.stage_seconds,
                    "reduction_vs_warm_start_by_type": reduction_summary(report.layers),
                    "layers": [r.to_json() for r in report.layers], **peak_memory()}
             out["runs"].append(run)
             Path(args.out).write_text(json.dumps(out, indent=2))
             stages = ", ".join(f"{k} {v:.0f}s" for k, v in run["seconds"].items())
-            print(f"{label:<14} {name:<12} ppl {ppl.ppl:9.3f}   [{stages}; peak RSS {run['peak_rss_mib']:.0f} MiB]",
+            print(f"{label:<14} {label_name:<22} ppl {ppl.ppl:9.3f}   [{stages}; peak RSS {run['peak_rss_mib']:.0f} MiB]",
                   flush=True)
+            updated = [r for r in report.layers if r.objective_updated is not None]
+            if updated:
+                print(f"    summed layer loss: mask only {sum(r.objective for r in updated):.6g}, with the written "
+                      f"weights {sum(r.objective_updated for r in updated):.6g}", flush=True)
             for kind, s in run["reduction_vs_warm_start_by_type"].items():
                 print(f"    {kind:<18} reduction vs {warm}: min {s['min']:.2f}%  median {s['median']:.2f}%  "
                       f"max {s['max']:.2f}%", flush=True)

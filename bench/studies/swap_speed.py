@@ -3,6 +3,7 @@
     python -m bench.studies.swap_speed [--shapes 576x576,1536x576,576x1536,2048x2048] [--backend auto]
     python -m bench.studies.swap_speed --source real [--layers self_attn.q_proj,mlp.down_proj --block 10]
     python -m bench.studies.swap_speed --device cuda           # the torch search on a GPU
+    python -m bench.studies.swap_speed --shapes 4096x4096,11008x4096,4096x11008 --tokens 2048 --sweeps-only --reps 2
     python -m bench.studies.swap_speed --instances A.safetensors,B.safetensors  # layers from maskbench extract
 
 Instances: ``--source synthetic`` (default) takes each ``d_out × d_in`` shape from the synthetic
@@ -69,11 +70,12 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
-def synthetic_problem(shape: str):
+def synthetic_problem(shape: str, tokens: int | None = None):
     import solvers
 
     d_out, d_in = map(int, shape.split("x"))
-    return f"{d_out}x{d_in}", solvers.generate(family="layer", d_in=d_in, d_out=d_out, seed=0, sparsity=0.5)
+    return f"{d_out}x{d_in}", solvers.generate(family="layer", d_in=d_in, d_out=d_out, seed=0, sparsity=0.5,
+                                               tokens=tokens)
 
 
 def real_problem(kind: str, block: int, nsamples: int, seqlen: int):
@@ -110,7 +112,7 @@ def file_problem(path: str):
     return f"{stem} {problem.d_out}x{problem.d_in}", problem
 
 
-def run_one(name: str, problem, backend: str, device_name: str) -> dict:
+def run_one(name: str, problem, backend: str, device_name: str, sweeps_only: bool = False, reps: int = 7) -> dict:
     import resource
 
     import torch
@@ -125,19 +127,30 @@ def run_one(name: str, problem, backend: str, device_name: str) -> dict:
     d_out = p.d_out
     a = p.weight.to(device, torch.float32).contiguous()
     g = p.gram.to(device, torch.float32).contiguous()
-    gemm = _best(lambda: a @ g, 7, device)
+    gemm = _best(lambda: a @ g, reps, device)
     be = resolve_backend(backend, device, None)
     gd = gram_data(p.gram, torch.float32, device, None)
     wanda = solvers.solve("wanda", p)
     settings = {"backend": be, "device": str(device)}
-    solvers.solve("swap", p, warm_start=wanda, max_iters=2, **settings)  # warm-up, not timed
+    if not sweeps_only:
+        solvers.solve("swap", p, warm_start=wanda, max_iters=2, **settings)  # warm-up, not timed
 
     def sweep_time(mask) -> float:
         st = init_state(gd, p.weight, mask, torch.arange(d_out), backend=be)
         threshold = -1e-6 * st.loss  # what the solver asks of a sweep: swaps below −tol·f_i (default tol)
-        return _best(lambda: search_sweep(gd, st, 512 << 20, threshold=threshold), 3, device)
+        return _best(lambda: search_sweep(gd, st, 512 << 20, threshold=threshold), min(3, reps), device)
 
     warm_sweep = sweep_time(wanda.mask)
+    if sweeps_only:  # 7B shapes: a solve to convergence would take hours on a CPU
+        gemm = min(gemm, _best(lambda: a @ g, reps, device))
+        out = {"instance": name, "device": str(device), "backend": be, "gemm_ms": 1e3 * gemm,
+               "sweep_warm_ratio": warm_sweep / gemm, "sweep_conv_ratio": float("nan"),
+               "iter_mean_ratio": float("nan"), "solve_per_sweep_ratio": float("nan"), "sweeps": 0,
+               "certify_sweeps": 0, "total_s": float("nan"), "status": "-",
+               "peak_MB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "reduction": float("nan")}
+        if device.type == "cuda":
+            out["peak_cuda_MB"] = torch.cuda.max_memory_allocated(device) / 2**20
+        return out
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     t0 = time.perf_counter()
@@ -178,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", default="auto", choices=["auto", "cpp", "torch"])
     ap.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N: where swap and the GEMM run")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the runs (default: torch's)")
+    ap.add_argument("--tokens", type=int, default=None,
+                    help="synthetic: calibration tokens (default max(4·d_in, 256); 7B shapes need fewer, e.g. 4096)")
+    ap.add_argument("--sweeps-only", action="store_true",
+                    help="time the warm-start sweep and the GEMM only, no solve to convergence (for 7B shapes)")
+    ap.add_argument("--reps", type=int, default=7,
+                    help="GEMM timings before and after the solves (best of; default 7), sweeps best of min(3, reps)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     import torch
@@ -202,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.source == "real":
             name, problem = real_problem(args.one, args.block, args.nsamples, args.seqlen)
         else:
-            name, problem = synthetic_problem(args.one)
-        print(json.dumps(run_one(name, problem, args.backend, args.device)))
+            name, problem = synthetic_problem(args.one, args.tokens)
+        print(json.dumps(run_one(name, problem, args.backend, args.device, args.sweeps_only, args.reps)))
         return 0
     items = (args.instances.split(",") if args.instances
              else args.layers.split(",") if args.source == "real" else args.shapes.split(","))
@@ -221,6 +240,11 @@ def main(argv: list[str] | None = None) -> int:
                "--nsamples", str(args.nsamples), "--seqlen", str(args.seqlen)]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
+        if args.tokens:
+            cmd += ["--tokens", str(args.tokens)]
+        if args.sweeps_only:
+            cmd += ["--sweeps-only"]
+        cmd += ["--reps", str(args.reps)]
         if args.instances:
             cmd += ["--instances", args.instances]
         out = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env)

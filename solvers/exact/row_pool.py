@@ -20,6 +20,7 @@ import math
 import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -148,27 +149,46 @@ def solve_rows(problem: MaskProblem, warm_start, solver: str, row_solver: Callab
     deadline = None if time_limit is None else time.time() + float(time_limit)
     row_limit = None if options["row_time_limit"] is None else float(options["row_time_limit"])
     workers, progress = min(options["workers"], max(1, len(rows))), bool(options["progress"])
-    if workers == 1:
-        outs = [_run_row(row_solver, r, deadline, row_limit, options) for r in _progress(rows, progress, solver)]
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
-            futs = [pool.submit(_run_row, row_solver, r, deadline, row_limit, options) for r in rows]
-            outs = [f.result() for f in _progress(futs, progress, solver)]
     z_all = np.zeros((problem.d_out, problem.d_in), dtype=bool)
     bounds = torch.zeros(problem.d_out, dtype=torch.float64)
-    statuses, messages, nodes, fixed = [], [], 0, 0
-    for r, out in zip(rows, outs):
+    statuses, messages, outs, nodes, fixed = [], [], [], 0, 0
+
+    def judge(r: RowQP, out: RowOutcome) -> None:  # each row is judged and dropped as soon as it is done
+        nonlocal nodes, fixed, build
         z, bound, status, msg = _judge(r, out, float(options["gap_tol"]))
         z_all[r.row] = z
         bounds[r.row] = bound * r.scale
         statuses.append(status)
+        outs.append(out)
         nodes += int(out.nodes)
         fixed += out.fixed
         build += out.build_seconds
         if msg:
             messages.append(f"row {r.row}: {msg}")
+
+    if workers == 1:
+        for r in _progress(rows, progress, solver):
+            judge(r, _run_row(row_solver, r, deadline, row_limit, options))
+    else:
+        # at most 2·workers rows in flight: each carries its d_in × d_in q to a worker
+        with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
+            pending: deque = deque()
+            bar = _progress(range(len(rows)), progress, solver)
+            done_rows = iter(bar)
+            for r in rows:
+                pending.append((r, pool.submit(_run_row, row_solver, r, deadline, row_limit, options)))
+                if len(pending) >= 2 * workers:
+                    first, fut = pending.popleft()
+                    judge(first, fut.result())
+                    next(done_rows, None)
+            while pending:
+                first, fut = pending.popleft()
+                judge(first, fut.result())
+                next(done_rows, None)
+    n_rows = len(rows)
+    del rows
     counts = {s: statuses.count(s) for s in sorted(set(statuses))}
-    status = (ERROR if ERROR in counts else OPTIMAL if counts.get(OPTIMAL, 0) == len(rows)
+    status = (ERROR if ERROR in counts else OPTIMAL if counts.get(OPTIMAL, 0) == n_rows
               else TIME_LIMIT if TIME_LIMIT in counts else FEASIBLE)
     solve_s = sum(o.solve_seconds for o in outs)
     mask = torch.from_numpy(~z_all)

@@ -79,31 +79,49 @@ class RowOutcome:
     fixed: int = 0                   # columns fixed to "keep" by :func:`reduce_row`
 
 
-def row_problems(problem: MaskProblem, warm_mask: torch.Tensor | None) -> list[RowQP]:
-    """Normalised per-row QPs of ``problem`` (``warm_mask``: keep-mask or None)."""
-    gram = problem.gram.detach().to("cpu", torch.float64).numpy()
-    weight = problem.weight.detach().to("cpu", torch.float64).numpy()
-    pattern = problem.pattern
-    if isinstance(pattern, NM):
-        groups = [np.arange(s, s + pattern.m) for s in range(0, problem.d_in, pattern.m)]
-        counts = [pattern.pruned_per_group] * len(groups)
-    elif isinstance(pattern, PerRow):
-        groups, counts = [np.arange(problem.d_in)], [pattern.k]
-    else:
-        raise TypeError(f"unsupported pattern {pattern!r}")
-    warm = None if warm_mask is None else (~warm_mask.cpu()).numpy()
-    rows = []
-    for i in range(problem.d_out):
-        w = weight[i]
-        q = gram * w[:, None] * w[None, :]
+class RowProblems:
+    """The normalised per-row QPs of a problem, each built when asked for (:meth:`__getitem__`,
+    iteration): a row's ``q`` is ``d_in × d_in`` float64, so holding every row's at once would be
+    ``d_out·d_in²`` (4 TB at 4096 × 11008). Memory: one float64 copy of ``G`` and ``W`` plus the rows
+    the caller keeps."""
+
+    def __init__(self, problem: MaskProblem, warm_mask: torch.Tensor | None):
+        self.gram = problem.gram.detach().to("cpu", torch.float64).numpy()
+        self.weight = problem.weight.detach().to("cpu", torch.float64).numpy()
+        pattern = problem.pattern
+        if isinstance(pattern, NM):
+            self.groups = [np.arange(s, s + pattern.m) for s in range(0, problem.d_in, pattern.m)]
+            self.counts = [pattern.pruned_per_group] * len(self.groups)
+        elif isinstance(pattern, PerRow):
+            self.groups, self.counts = [np.arange(problem.d_in)], [pattern.k]
+        else:
+            raise TypeError(f"unsupported pattern {pattern!r}")
+        self.warm = None if warm_mask is None else (~warm_mask.cpu()).numpy()
+
+    def __len__(self) -> int:
+        return self.weight.shape[0]
+
+    def __getitem__(self, i: int) -> RowQP:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"row {i} out of range for {len(self)} rows")
+        i %= len(self)
+        w = self.weight[i]
+        q = self.gram * w[:, None] * w[None, :]
         q = 0.5 * (q + q.T)
         s = float(np.mean(np.diag(q)))
         if s > 0 and math.isfinite(s):
             q = q / s
         else:
             s, q = 0.0, np.zeros_like(q)
-        rows.append(RowQP(i, q, s, groups, counts, None if warm is None else warm[i].copy()))
-    return rows
+        return RowQP(i, q, s, self.groups, self.counts, None if self.warm is None else self.warm[i].copy())
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
+def row_problems(problem: MaskProblem, warm_mask: torch.Tensor | None) -> RowProblems:
+    """Normalised per-row QPs of ``problem`` (``warm_mask``: keep-mask or None), built lazily."""
+    return RowProblems(problem, warm_mask)
 
 
 def diagonal_start(row: RowQP) -> np.ndarray:

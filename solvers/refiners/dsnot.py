@@ -35,6 +35,10 @@ statistics of ``lib/layerwrapper.py::WrappedGPT``):
   default (``--without_same_sign`` is ``type=bool, default=True``). Default
   ``same_sign=None`` reproduces the code: off for per-row, on for N:M.
 
+Peak memory: ``dsnot_mask`` holds about eight ``d_out × d_in`` float64 / int64 arrays at once
+(weights, metric, Wanda scores, regrow key and order, the prune order and its sort), ``≈ 64·d_out·d_in``
+bytes beyond the problem (2.9 GB at 4096 × 11008); ``G`` is only read for its diagonal.
+
 Departures (edge cases the code does not guard, and one statistic): a cycle whose regrow
 candidate is not currently pruned or whose prune candidate is not currently kept (possible
 only when a pointer runs into the other half of its list) stops that row instead of breaking

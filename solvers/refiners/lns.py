@@ -98,8 +98,17 @@ def draw_tenures(rows: int, base: int, phases: int, generator: torch.Generator) 
 def solve_lns(problem: MaskProblem, warm_start, time_limit, seed, steps: int = 500, phases: int = 6,
               tenure: int | None = None, patience: int | None = 80, candidates: int | None = 64,
               chunk_rows: int = 64, refresh_every: int = 32, backend: str = "auto",
-              device: str | None = None, progress: bool = False):
-    """Tabu-chain refinement; see the module docstring for the settings."""
+              device: str | None = None, progress: bool = False, memory_budget_mb: float = 512.0):
+    """Tabu-chain refinement; see the module docstring for the settings.
+
+    Peak memory beyond the problem: ``G`` in float64 on the device (``8·d_in²``), the mask copies
+    (``2·d_out·d_in`` bytes), the float64 verification (:mod:`solvers.objective`) and one chunk of
+    rows: ``≈ 8 · 8·chunk_rows·d_in`` bytes of row state (C++ and narrow torch path:
+    ``candidates²`` per row on top), or with the full pair table of the torch path (``candidates``
+    None, or N:M) ``4 · 8·rows·d_in·g`` bytes (``g`` = group size), for which ``chunk_rows`` is cut
+    to fit ``memory_budget_mb``; a per-row table that alone exceeds it (a ``d_in × d_in`` table per
+    row, e.g. ``candidates=None`` at d_in = 11008: 3.9 GB) is refused.
+    """
     if warm_start is None:
         raise ValueError("lns refines a mask: give a warm start (solver name, chain, mask or result)")
     nm = isinstance(problem.pattern, NM)
@@ -111,6 +120,15 @@ def solve_lns(problem: MaskProblem, warm_start, time_limit, seed, steps: int = 5
                          "refresh_every positive")
     dev = kernel_device(backend, device)
     search_backend = resolve_backend(backend, dev)  # may compile the C++ kernels: before the clock starts
+    full_table = search_backend == "torch" and not (candidates is not None and group == problem.d_in
+                                                    and problem.d_in > 2 * candidates)
+    if full_table:
+        per_row = 4 * 8 * problem.d_in * group                              # Q blocks, Δ and its masks
+        if per_row > memory_budget_mb * 2**20:
+            raise ValueError(f"lns: the torch search's pair table needs {per_row / 2**20:.0f} MB per row at d_in = "
+                             f"{problem.d_in} (candidates=None): give candidates (default 64) or raise "
+                             f"memory_budget_mb ({memory_budget_mb:g})")
+        chunk_rows = max(1, min(chunk_rows, int(memory_budget_mb * 2**20 // per_row)))
     t_start = time.perf_counter()
     deadline = t_start + time_limit if time_limit else None
     warm = check_feasible(problem, warm_start.mask)
@@ -161,6 +179,6 @@ def solve_lns(problem: MaskProblem, warm_start, time_limit, seed, steps: int = 5
              "mean_improving_step": (sum(improving_steps) / len(improving_steps)) if improving_steps else None}
     settings = {"steps": steps, "phases": phases, "patience": patience, "tenure": tenure, "candidates": candidates,
                 "chunk_rows": chunk_rows, "refresh_every": refresh_every, "backend": search_backend,
-                "device": str(dev)}
+                "device": str(dev), "memory_budget_mb": memory_budget_mb}
     return make_result(problem, keep, "lns", status, iterations=taken, trace=trace, extra=extra,
                        settings=settings, solve_seconds=time.perf_counter() - t_start)

@@ -25,6 +25,15 @@ where CUDA is present. Measured on an H200 (``bench/studies/device_check.sh``, d
 objectives to the CPU's on real layers; no faster than 2 CPU cores on 576 × 576 layers, where a
 sweep is launch-bound.
 
+Peak memory (bytes beyond the problem; ``n = d_out·d_in``): the search's copy of ``G`` in
+``dtype`` (float32: ``4·d_in²``; none for float64 when ``G`` is already float64 on the device) and
+``ρ``; the row state (``w, c, s², q, s`` in ``dtype``, the keep-mask, the C++ column order, the
+refresh's residual: ``≈ 33·n`` in float32, ``≈ 61·n`` in float64) and the search's temporaries,
+capped by ``memory_budget_mb`` (512 MB). The float64 certification builds its own state while
+the float32 copy of ``G`` is still held: peak ``≈ 4·d_in² + 61·n + budget`` — about 3.7 GB at
+4096 × 11008 (measured in ``bench/studies/solver_memory.py``, ``docs/scale-solvers.md``). No
+tensor has more than ``d_in²`` or ``d_out·d_in`` entries.
+
 Trace: ``result.trace[t] = (seconds since the solve started, total objective after
 iteration t)`` with t = 0 the warm start. The per-iteration objective is the search's
 running value (float64 sums of the search's Δ, exact after each refresh); the final

@@ -156,3 +156,28 @@ def _recording(fn, events: list, event: tuple):
         events.append(event)
         return fn(*args, **kwargs)
     return wrapper
+
+
+@pytest.mark.parametrize("settings", [PruneSettings("sparsegpt", solver_settings={"update_weights": True}),
+                                      PruneSettings("wanda", reconstruct=True)])
+def test_weight_updates_are_written_and_propagated(settings, tiny_model, windows):
+    """The written weights are the update's (zero exactly where pruned), the loss with them is below the mask's,
+    and block 1's statistics see them (so its objectives differ from a mask-only run)."""
+    model = tiny_model("llama")
+    report = prune_model(model, windows, settings, progress=False)
+    mask_only = prune_model(tiny_model("llama"), windows, dataclasses.replace(
+        settings, solver_settings={}, reconstruct=False), progress=False)
+    label = "refit" if settings.reconstruct else "sparsegpt"
+    for rec, plain in zip(report.layers, mask_only.layers):
+        assert rec.weight_update == label
+        assert rec.objective_updated < rec.objective
+        if rec.block == 0:
+            assert rec.objective == pytest.approx(plain.objective, rel=1e-9)
+    assert any(rec.objective != pytest.approx(plain.objective, rel=1e-6)
+               for rec, plain in zip(report.layers, mask_only.layers) if rec.block == 1)
+    dense = tiny_model("llama")
+    for blk, dense_blk in zip(block_layers(model), block_layers(dense)):
+        for lay, dense_lay in zip(blk, dense_blk):
+            w, w0 = lay.weight(), dense_lay.weight()
+            assert ((w == 0).sum(dim=1) == w.shape[1] // 2).all()
+            assert not torch.equal(w[w != 0], w0[w != 0])                  # kept weights changed

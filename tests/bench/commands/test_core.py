@@ -105,3 +105,18 @@ def test_unwritable_output_paths_are_one_line_errors(command, tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("maskbench: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_solve_reconstruct_reports_the_refit_loss(tmp_path, capsys):
+    from bench.cli import main
+
+    inst = tmp_path / "i.safetensors"
+    assert main(["generate", "--family", "small", "--seed", "1", "-o", str(inst)]) == 0
+    capsys.readouterr()
+    assert main(["solve", str(inst), "--solver", "wanda+swap", "--reconstruct", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert 0 < data["extra"]["objective_reconstructed"] < data["objective"]
+    assert data["extra"]["reconstruction"]["method"] == "direct"
+    assert main(["solve", str(inst), "--solver", "sparsegpt", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert 0 < data["extra"]["objective_with_weight_update"] < data["objective"]

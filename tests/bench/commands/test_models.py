@@ -80,3 +80,24 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert err.startswith("maskbench: error:") and "no such local directory" in err
     assert main(["prune", str(tmp_path), "--solver", "wanda"]) == 2
     assert "config.json" in capsys.readouterr().err
+
+
+def test_prune_reconstruct_and_sparsegpt_update(tiny_llama_dir, tmp_path, capsys):
+    """``--reconstruct`` and ``--set update_weights=true`` write updated weights: both losses per layer in --json."""
+    import json
+
+    from bench.cli import main
+
+    text = tmp_path / "corpus.txt"
+    text.write_text("The quick brown fox jumps over the lazy dog. " * 400)
+    common = ["--nsamples", "4", "--seqlen", "32", "--calib-text", str(text), "--no-progress", "--json",
+              "--eval-windows", "2"]
+    for extra, label in ((["--solver", "wanda+swap", "--reconstruct"], "refit"),
+                         (["--solver", "sparsegpt", "--set", "update_weights=true"], "sparsegpt")):
+        assert main(["prune", str(tiny_llama_dir), *extra, *common]) == 0
+        res = json.loads(capsys.readouterr().out)
+        assert all(lay["weight_update"] == label and lay["objective_updated"] < lay["objective"]
+                   for lay in res["layers"])
+    assert main(["prune", str(tiny_llama_dir), "--solver", "wanda+swap", "--reconstruct", "--nsamples", "4",
+                 "--seqlen", "32", "--calib-text", str(text), "--no-progress", "--eval-windows", "2"]) == 0
+    assert "weights updated (refit) in 14 layers" in capsys.readouterr().out

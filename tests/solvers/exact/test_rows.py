@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 import pytest
+import torch
 
 from solvers import PerRow, generate, row_objectives, solve
 from solvers.exact.rows import diagonal_start, reduce_row, row_problems
@@ -47,3 +48,21 @@ def test_reduction_fixes_only_columns_no_better_solution_prunes(adversarial_case
         for j in fixed:
             assert values[sets[:, j] > 0].min() > start_value
     assert fixed_total > 0   # the outlier channel is fixed in at least one row
+
+
+def test_row_problems_are_built_one_at_a_time():
+    """Each row's d_in × d_in ``q`` is made when asked for, never all d_out of them at once."""
+    from solvers import generate
+
+    problem = generate(family="small", d_in=24, d_out=5, seed=3)
+    rows = row_problems(problem, None)
+    assert len(rows) == 5 and not any(isinstance(v, list) and v and hasattr(v[0], "q") for v in vars(rows).values())
+    w = problem.weight.to(torch.float64).numpy()
+    g = problem.gram.to(torch.float64).numpy()
+    for i, row in enumerate(rows):
+        q = g * w[i][:, None] * w[i][None, :]
+        np.testing.assert_allclose(row.q * row.scale, 0.5 * (q + q.T), rtol=1e-12, atol=0)
+        assert row.row == i
+    assert rows[-1].row == 4
+    with pytest.raises(IndexError):
+        rows[5]

@@ -159,3 +159,19 @@ def test_backend_choice():
         resolve_backend("cpp", torch.device("cuda"))
     assert resolve_backend("auto", torch.device("cuda")) == "torch"
     assert resolve_backend("torch", torch.device("cpu")) == "torch"
+
+
+def test_torch_pair_table_is_bounded_by_the_memory_budget():
+    """The torch search's all-pairs table is d_in·g floats per row: rows are chunked to the budget, and a
+    single row's table over the budget (the per-row d_in × d_in table of candidates=None) is refused."""
+    problem = generate(family="layer", d_in=256, d_out=6, seed=0)        # one row's table: 4·8·256² B = 2 MiB
+    start = solvers.solve("wanda", problem)
+    with pytest.raises(ValueError, match="pair table"):
+        solvers.solve("lns", problem, warm_start=start, backend="torch", candidates=None, memory_budget_mb=1.0,
+                      steps=5, phases=1)
+    small = solvers.solve("lns", problem, warm_start=start, backend="torch", candidates=None, memory_budget_mb=4.0,
+                          steps=20, phases=1, seed=1)
+    wide = solvers.solve("lns", problem, warm_start=start, backend="torch", candidates=None, memory_budget_mb=512.0,
+                         steps=20, phases=1, seed=1)
+    assert small.settings["chunk_rows"] == 2 and wide.settings["chunk_rows"] == 64
+    assert small.objective <= start.objective and wide.objective <= start.objective
