@@ -36,7 +36,8 @@ def run_prune_task(task) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         job = CalibrationJob(model=None if cfg.model == "default" else cfg.model, nsamples=cfg.nsamples,
-                             seqlen=cfg.seqlen, seed=cfg.seed, eval_windows=cfg.eval_windows)
+                             seqlen=cfg.seqlen, seed=cfg.seed, eval_windows=cfg.eval_windows,
+                             dtype=cfg.dtype, offload=cfg.offload)
         settings = PruneSettings(cfg.solver, cfg.sparsity, cfg.pattern, cfg.warm_start, seed=cfg.seed,
                                  solver_settings=dict(cfg.settings))
         session = _session(job)

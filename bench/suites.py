@@ -123,10 +123,14 @@ class PruneConfig:
     seed: int = 0
     eval_windows: int | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    dtype: str = "auto"
+    offload: str = "auto"
 
     @property
     def key(self) -> str:
-        return "prune:" + _hash(self.__dict__)
+        # dtype / offload at their defaults stay out of the hash: tasks stored before they existed keep their keys
+        fields = {k: v for k, v in self.__dict__.items() if not (k in ("dtype", "offload") and v == "auto")}
+        return "prune:" + _hash(fields)
 
     @property
     def display(self) -> str:

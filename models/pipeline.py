@@ -2,9 +2,12 @@
 
 Shared by ``maskbench prune``, ``python -m bench.studies.prune_models`` and the runner's ``[[prune]]`` tasks
 so that all three follow one protocol. A :class:`PruningSession` loads the model and the
-calibration / held-out tokens once, keeps a copy of the dense weights, and each
-:meth:`PruningSession.prune` call restores them first, so several solvers can be compared on
-the same model, windows and held-out text.
+calibration / held-out tokens once, and each :meth:`PruningSession.prune` call restores the dense
+weights first, so several solvers can be compared on the same model, windows and held-out text.
+The dense weights are read back from the memory-mapped checkpoint (or a temporary on-disk snapshot),
+never from a second copy in memory (:mod:`models.restore`). The model is stored in ``dtype``
+(:mod:`models.precision`) and, with ``offload``, pruned and evaluated block by block from the CPU
+(:mod:`models.offload`); both are recorded in the results' metadata.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import torch
 
 from models.calibration import load_corpus, prepare
 from models.loading import load_model
+from models.offload import blockwise_perplexity
 from models.perplexity import Perplexity, perplexity
+from models.restore import DenseWeights
 from models.sequential import PruneReport, PruneSettings, prepare_solvers, prune_model
 
 
@@ -35,6 +40,8 @@ class CalibrationJob:
     device: str | None = None
     eval_windows: int | None = None   # cap on held-out windows (None: all)
     propagation: str = "pruned"
+    dtype: str = "auto"               # storage precision: auto (the checkpoint's), float16, bfloat16, float32
+    offload: str = "auto"             # block-wise execution from the CPU: auto, on, off
 
 
 @dataclass
@@ -61,15 +68,16 @@ class PruningSession:
             from transformers.utils import logging as hf_logging
 
             hf_logging.disable_progress_bar()
-        self.loaded = load_model(job.model, device=job.device)
+        self.loaded = load_model(job.model, device=job.device, dtype=job.dtype, offload=job.offload)
         corpus = load_corpus(list(job.calib_text) if job.calib_text else None)
         self.data = prepare(self.loaded.tokenizer, corpus, job.nsamples, job.seqlen, job.seed, job.propagation,
                             job.eval_fraction)
         self.metadata = dict(self.data.protocol.metadata(), model=self.loaded.name,
                              weights=self.loaded.source.weights_note,
-                             weights_digest=self.loaded.source.weights_digest, model_class=type(self.loaded.model).__name__)
+                             weights_digest=self.loaded.source.weights_digest, model_class=type(self.loaded.model).__name__,
+                             **self.loaded.placement.metadata())
         self.stage_seconds = {"load_and_tokenize": time.perf_counter() - t0}
-        self._dense_state: dict[str, torch.Tensor] | None = None  # copied before the first prune
+        self._dense: DenseWeights | None = None  # set up before the first prune
         self._dense_ppl: Perplexity | None = None
         self._dirty = False
 
@@ -78,6 +86,10 @@ class PruningSession:
         return self.loaded.model
 
     def evaluate(self) -> Perplexity:
+        placement = self.loaded.placement
+        if placement.offload:
+            return blockwise_perplexity(self.model, self.data.held_out, self.job.seqlen, placement,
+                                        self.job.batch_size, self.job.eval_windows, self.progress)
         return perplexity(self.model, self.data.held_out, self.job.seqlen, self.job.batch_size,
                           self.job.eval_windows, self.progress)
 
@@ -92,7 +104,7 @@ class PruningSession:
 
     def restore_dense(self) -> None:
         if self._dirty:
-            self.model.load_state_dict(self._dense_state)
+            self._dense.restore()
             self._dirty = False
 
     def prune(self, settings: PruneSettings) -> PruneOutcome:
@@ -101,14 +113,15 @@ class PruningSession:
             raise ValueError(f"session calibrated for propagation {self.job.propagation!r}, "
                              f"settings ask for {settings.propagation!r}")
         self.restore_dense()
-        if self._dense_state is None:
-            self._dense_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if self._dense is None:
+            self._dense = DenseWeights(self.model, self.loaded.checkpoint_files)
         self._dirty = True
         t = time.perf_counter()
         prepare_solvers(settings)  # e.g. compiling a kernel: not part of the prune's time
         t_prepare = time.perf_counter() - t
         t = time.perf_counter()
-        report = prune_model(self.model, self.data.windows, settings, self.metadata, self.progress)
+        report = prune_model(self.model, self.data.windows, settings, self.metadata, self.progress,
+                             self.loaded.placement)
         stages = {"prepare_solvers": t_prepare, "prune": time.perf_counter() - t,
                   **{f"prune.{k}": v for k, v in report.stage_seconds.items()}}
         t = time.perf_counter()

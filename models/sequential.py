@@ -32,6 +32,7 @@ Memory: one block's statistics at a time.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -48,6 +49,7 @@ from models.capture import (
     run_block,
     run_block_for_statistics,
 )
+from models.offload import Placement, materialised, materialised_rest
 from solvers.pattern import NM, parse_pattern
 from solvers.problem import GramAccumulator
 from solvers.registry import parse_chain, prepare, solve, spec
@@ -121,6 +123,7 @@ class LayerRecord:
 class PruneReport:
     layers: list[LayerRecord]
     stage_seconds: dict[str, float]
+    block_seconds: list[dict[str, float]] = field(default_factory=list)  # per block: stage → seconds
 
 
 def _solver_takes_warm_start(name: str) -> bool:
@@ -160,19 +163,26 @@ def prepare_solvers(settings: PruneSettings) -> None:
 
 
 def prune_model(model: torch.nn.Module, windows: torch.Tensor, settings: PruneSettings,
-                metadata: dict[str, str] | None = None, progress: bool = True) -> PruneReport:
+                metadata: dict[str, str] | None = None, progress: bool = True,
+                placement: Placement | None = None) -> PruneReport:
     """Prune every block of ``model`` in place; ``windows`` are calibration ids [nsamples, seqlen].
 
     The solvers' one-time set-up (:func:`solvers.registry.prepare`: compiling a kernel) runs first, in
-    no stage, so that the stage times do not count it.
+    no stage, so that the stage times do not count it. With a ``placement`` whose ``offload`` is on,
+    the model stays where it is stored and each block is materialised on ``placement.device`` in
+    ``placement.compute_dtype`` for its statistics, solve and propagation (:mod:`models.offload`;
+    replay engine only). ``block_seconds`` in the report gives each block's stage times.
     """
     prepare_solvers(settings)
     metadata = dict(metadata or {}, propagation=settings.propagation)
-    device = next(model.parameters()).device
+    offload = placement is not None and placement.offload
+    if offload and settings.engine != "replay":
+        raise ValueError("block-wise execution (offload) needs the replay engine")
+    device = placement.device if offload else next(model.parameters()).device
     batches = [windows[i:i + settings.batch_size].to(device) for i in range(0, len(windows), settings.batch_size)]
     layers = block_layers(model)
     _, blocks = find_blocks(model)
-    stages = {"capture": 0.0, "statistics": 0.0, "solve": 0.0, "propagate": 0.0}
+    stages = {"capture": 0.0, "materialise": 0.0, "statistics": 0.0, "solve": 0.0, "propagate": 0.0}
     records: list[LayerRecord] = []
     deferred: list[tuple[PrunableLayer, torch.Tensor]] = []
     model.eval()
@@ -188,30 +198,41 @@ def prune_model(model: torch.nn.Module, windows: torch.Tensor, settings: PruneSe
         return out
 
     bar = tqdm(range(len(blocks)), desc=f"pruning ({settings.solver})", unit="block", disable=not progress)
+    block_seconds: list[dict[str, float]] = []
     if settings.engine == "replay":
         t = time.perf_counter()
-        calls = [capture_block_calls(model, batch) for batch in batches]
+        with _placed_for_capture(model, blocks, placement if offload else None):
+            calls = [capture_block_calls(model, batch) for batch in batches]
         hidden = [c.hidden for c in calls]
         stages["capture"] += time.perf_counter() - t
         stop_early = False  # on once a full pass showed each layer called exactly once
         for b in bar:
+            before = dict(stages)
             t = time.perf_counter()
-            with LayerStats(layers[b]) as stats:
-                outputs = []
-                for h, c in zip(hidden, calls):
-                    outputs.append(run_block_for_statistics(blocks[b], h, c.calls[b], stats, stop_early))
-                    stop_early = settings.propagation == "pruned" and (stop_early or stats.each_layer_called_once)
-            stages["statistics"] += time.perf_counter() - t
-            for layer, mask in solve_block(b, stats.acc):
-                layer.apply_mask(mask)
-            del stats
-            if settings.propagation == "pruned":
+            with _placed_block(blocks[b], placement if offload else None) as on_device:
+                stages["materialise"] += time.perf_counter() - t
                 t = time.perf_counter()
-                outputs = [run_block(blocks[b], h, c.calls[b]) for h, c in zip(hidden, calls)]
-                stages["propagate"] += time.perf_counter() - t
+                with LayerStats(layers[b]) as stats:
+                    outputs = []
+                    for h, c in zip(hidden, calls):
+                        outputs.append(run_block_for_statistics(blocks[b], h, c.calls[b], stats, stop_early))
+                        stop_early = settings.propagation == "pruned" and (stop_early or stats.each_layer_called_once)
+                stages["statistics"] += time.perf_counter() - t
+                for layer, mask in solve_block(b, stats.acc):
+                    layer.apply_mask(mask)
+                del stats
+                if settings.propagation == "pruned":
+                    t = time.perf_counter()
+                    outputs = [run_block(blocks[b], h, c.calls[b]) for h, c in zip(hidden, calls)]
+                    stages["propagate"] += time.perf_counter() - t
+                t = time.perf_counter()
+            if on_device:
+                stages["materialise"] += time.perf_counter() - t  # the write-back of the masked weights
             hidden = outputs
+            block_seconds.append({k: stages[k] - before[k] for k in stages})
     else:
         for b in bar:
+            before = dict(stages)
             t = time.perf_counter()
             accs = forward_stats_until(model, b, batches, layers[b])
             stages["statistics"] += time.perf_counter() - t
@@ -220,6 +241,27 @@ def prune_model(model: torch.nn.Module, windows: torch.Tensor, settings: PruneSe
                     layer.apply_mask(mask)
                 else:
                     deferred.append((layer, mask))
+            block_seconds.append({k: stages[k] - before[k] for k in stages})
         for layer, mask in deferred:
             layer.apply_mask(mask)
-    return PruneReport(records, stages)
+    return PruneReport(records, stages, block_seconds)
+
+
+def _placed_for_capture(model: torch.nn.Module, blocks, placement: Placement | None):
+    """The model minus its blocks, and block 0 (the capture computes it), on the compute device."""
+    if placement is None:
+        return contextlib.nullcontext()
+    stack = contextlib.ExitStack()
+    stack.enter_context(materialised_rest(model, placement))
+    stack.enter_context(materialised(blocks[0], placement.device, placement.compute_dtype))
+    return stack
+
+
+@contextlib.contextmanager
+def _placed_block(block: torch.nn.Module, placement: Placement | None):
+    """Block ``b`` on the compute device for its work, masked weights written back (yields whether it moved)."""
+    if placement is None:
+        yield False
+        return
+    with materialised(block, placement.device, placement.compute_dtype, write_back=True):
+        yield True

@@ -23,6 +23,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="held-out share of the corpus tokens, taken from the end (default 0.1)")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward batch (default 8)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--dtype", choices=("auto", "float16", "bfloat16", "float32"), default="auto",
+                   help="precision the weights are kept in (default auto: the checkpoint's torch_dtype; "
+                        "GGUF: float32); statistics and objectives are float64 regardless")
+    p.add_argument("--offload", nargs="?", const="on", choices=("auto", "on", "off"), default="auto",
+                   help="keep the model on the CPU and move one block at a time to the device (bare --offload: on; "
+                        "default auto: on when the model does not fit the device, or for half precision on a CPU)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -68,7 +74,7 @@ def _session(args, propagation: str):
 
     job = CalibrationJob(args.model, args.nsamples, args.seqlen, args.seed,
                          tuple(args.calib_text) if args.calib_text else None, args.eval_fraction, args.batch_size,
-                         args.device, getattr(args, "eval_windows", None), propagation)
+                         args.device, getattr(args, "eval_windows", None), propagation, args.dtype, args.offload)
     return PruningSession(job, progress=not args.no_progress)
 
 
@@ -89,8 +95,10 @@ def cmd_prune(args) -> int:
     session = _session(args, args.propagation)
     loaded, data, meta = session.loaded, session.data, session.metadata
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
+    place = loaded.placement
     say(f"model {loaded.name} ({type(loaded.model).__name__}, weights {loaded.source.weights_note}) "
-        f"on {loaded.device}")
+        f"on {loaded.device}, stored in {meta['dtype']}"
+        + (f", block by block from the CPU in {meta['compute_dtype']}" if place.offload else ""))
     say("protocol: " + ", ".join(f"{k}={v}" for k, v in data.protocol.metadata().items()))
     dense = session.dense_perplexity()
     say(f"dense perplexity: {dense.ppl:.4f}  ({dense.windows} windows x {dense.seqlen} tokens)")
@@ -112,7 +120,8 @@ def cmd_prune(args) -> int:
                         "objective": r.objective, "kind": r.kind, "status": r.status,
                         "warm_start_role": r.warm_start_role, "solve_seconds": r.solve_seconds}
                        for r in report.layers],
-            "protocol": meta, "stage_seconds": stages, "eval_windows": pruned.windows, "saved": args.save,
+            "protocol": meta, "stage_seconds": stages, "block_seconds": report.block_seconds,
+            "dtype": meta["dtype"], "offload": place.offload, "eval_windows": pruned.windows, "saved": args.save,
             **peak_memory()})
         return 0
     role = next((r.warm_start_role for r in report.layers if r.warm_start_role), None)
@@ -148,7 +157,7 @@ def cmd_extract(args) -> int:
     session = _session(args, "dense")
     loaded = session.loaded
     manifest = extract_instances(loaded.model, session.data.windows, settings, args.out, session.metadata,
-                                 not args.no_progress)
+                                 not args.no_progress, loaded.placement)
     seconds = time.perf_counter() - t0
     if args.json:
         emit_json({"model": loaded.name, "out": args.out, "instances": manifest, "protocol": session.metadata,
