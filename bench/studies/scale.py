@@ -31,8 +31,10 @@ times one float32 GEMM ``(d_out × d_in)·(d_in × d_in)``, Wanda's solve, the f
 float32) at Wanda's mask; it prints ``sweep/gemm`` and ``verify/gemm``. The estimated verification
 time of a 7B block is 4·t(4096×4096) + 2·t(11008×4096) + t(4096×11008).
 
-Results go to ``--out`` (JSON, written atomically after every run; an existing file is not
-replaced unless ``--force``). Compare within one invocation: the machine is shared and noisy.
+Each run also records its process's CPU seconds and the 1-minute load average: on a shared
+machine wall seconds grow with the load, CPU seconds much less. Results go to ``--out`` (JSON,
+written atomically after every run; an existing file is not replaced unless ``--force``).
+Compare within one invocation: the machine is shared and noisy.
 """
 
 from __future__ import annotations
@@ -115,6 +117,11 @@ def weight_bytes(directory: Path) -> int:
 
 
 # ------------------------------------------------------------------ one prune
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def prune_run(directory: Path, solver: str, args) -> dict:
     cmd = [sys.executable, "-m", "bench.cli", "prune", str(directory), "--solver", solver, "--nsamples",
            str(args.nsamples), "--seqlen", str(args.seqlen), "--eval-windows", str(args.eval_windows),
@@ -124,16 +131,17 @@ def prune_run(directory: Path, solver: str, args) -> dict:
         cmd += ["--device", args.device]
     if "+" in solver and args.time_limit:
         cmd += ["--time-limit", str(args.time_limit)]
-    t = time.perf_counter()
+    t, cpu0, load0 = time.perf_counter(), _children_cpu(), os.getloadavg()[0]
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, _children_cpu() - cpu0
+    load = (load0 + os.getloadavg()[0]) / 2
     if proc.returncode != 0:
         return {"solver": solver, "error": (proc.stderr.strip().splitlines() or ["?"])[-1], "wall_s": wall}
     out = json.loads(proc.stdout)
     blocks = out["block_seconds"]
     stages = [k for k in blocks[0] if k != "capture"]
     rest = blocks[1:] or blocks
-    return {"solver": solver, "wall_s": wall, "peak_rss_mib": out["peak_rss_mib"],
+    return {"solver": solver, "wall_s": wall, "cpu_s": cpu, "load_average": load, "peak_rss_mib": out["peak_rss_mib"],
             "peak_cuda_mib": out.get("peak_cuda_mib"), "dense_ppl": out["dense_ppl"], "pruned_ppl": out["pruned_ppl"],
             "dtype": out["dtype"], "offload": out["offload"], "compute_dtype": out["protocol"].get("compute_dtype"),
             "stage_seconds": out["stage_seconds"],
@@ -283,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"(+{(run['peak_rss_mib'] - size / 2**20) / 1024:4.2f})  per block: "
                   + " ".join(f"{k} {v:6.1f}s" for k, v in m.items())
                   + f"  = {run['block_total_mean']:6.1f}s  (block 0: {sum(run['first_block'].values()):.1f}s)  "
-                  f"wall {run['wall_s']:.0f}s", flush=True)
+                  f"wall {run['wall_s']:.0f}s cpu {run['cpu_s']:.0f}s load {run['load_average']:.1f}", flush=True)
     for shape in [s.strip() for s in args.sweeps.split(",") if s.strip()]:
         sweep = sweep_run(shape, args.sweep_tokens, args.sweep_timeout)
         result["sweeps"].append(sweep)
