@@ -27,7 +27,8 @@ the model's own forward and replays it (:func:`models.capture.run_block`): one c
 one or two block passes per block. ``forward`` re-runs the model's own forward up to block ``b``
 for every block (quadratic in depth, but it never calls a block directly); with dense propagation
 its masks are applied only after all blocks were solved. Both give the same statistics.
-Memory: one block's statistics at a time.
+Memory: one block's statistics at a time, each layer's released as soon as that layer is solved (a 7B
+block's are 1.9 GB in float64, 0.97 GB of them ``down_proj``'s 11008² Gram).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from models.capture import (
     run_block,
     run_block_for_statistics,
 )
+from models.layer_problem import consume_into_problem
 from models.offload import Placement, materialised, materialised_rest
 from solvers.pattern import NM, parse_pattern
 from solvers.problem import GramAccumulator
@@ -137,7 +139,7 @@ def solve_layer(layer: PrunableLayer, acc: GramAccumulator, settings: PruneSetti
     weight = layer.weight().to("cpu", torch.float32).clone()
     pattern = parse_pattern(settings.pattern, weight.shape[1], settings.sparsity)
     meta = dict(metadata, layer=layer.name, layer_type=layer.kind, block=str(layer.block))
-    problem = acc.problem(weight, pattern, metadata=meta)
+    problem = consume_into_problem(acc, weight, pattern, meta)  # acc's storage becomes G: no d_in² temporaries
     takes = _solver_takes_warm_start(settings.solver)
     result = solve(settings.solver, problem, warm_start=settings.warm_start if takes else None,
                    time_limit=settings.time_limit, seed=settings.seed, **settings.solver_settings)
@@ -190,8 +192,8 @@ def prune_model(model: torch.nn.Module, windows: torch.Tensor, settings: PruneSe
     def solve_block(b: int, accs: dict[str, GramAccumulator]) -> list[tuple[PrunableLayer, torch.Tensor]]:
         t = time.perf_counter()
         out = []
-        for layer in layers[b]:
-            record, mask = solve_layer(layer, accs[layer.name], settings, metadata)
+        for layer in layers[b]:  # each layer's statistics are dropped once it is solved (memory: see below)
+            record, mask = solve_layer(layer, accs.pop(layer.name), settings, metadata)
             records.append(record)
             out.append((layer, mask))
         stages["solve"] += time.perf_counter() - t
