@@ -110,3 +110,23 @@ def test_cli_prune_records_dtype_and_offload(cli, half_llama_dir):
     assert len(out["block_seconds"]) == 2 and out["pruned_ppl"] > 0
     proc = cli("prune", half_llama_dir, "--solver", "wanda", "--dtype", "float64")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_extract_block_wise_from_half_storage_matches_float32(tmp_path):
+    """``extract`` of a float16 model block by block (float32 compute) writes the statistics the
+    float32 model with the same weights gives on the whole-model path."""
+    from models.extract import ExtractSettings, extract_instances
+    from models.offload import Placement
+    from solvers.instance_io import load_instance
+
+    windows = make_random_windows(2, 16)
+    settings = ExtractSettings(["*.1.mlp.down_proj"], crops=0)
+    half = make_tiny_model("llama").to(torch.float16)
+    reference = make_tiny_model("llama").to(torch.float16).to(torch.float32)
+    placement = Placement(torch.device("cpu"), torch.float16, torch.float32, True)
+    (got,) = extract_instances(half, windows, settings, tmp_path / "half", progress=False, placement=placement)
+    (want,) = extract_instances(reference, windows, settings, tmp_path / "ref", progress=False)
+    a, b = load_instance(tmp_path / "half" / got["file"]), load_instance(tmp_path / "ref" / want["file"])
+    assert torch.equal(a.weight, b.weight)
+    assert torch.allclose(a.gram, b.gram, rtol=1e-6, atol=1e-9 * float(b.gram.abs().max()))
+    assert all(p.dtype == torch.float16 for p in half.parameters())
