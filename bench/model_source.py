@@ -4,8 +4,9 @@ Keys (all optional but ``layers``): ``model`` ("default" = SmolLM2-135M from llm
 local HF directory / GGUF file), ``layers`` (glob or list of globs on full layer names),
 ``sparsity``, ``pattern``, ``crops`` (per layer), ``crop_rows``, ``crop_cols`` (int or list: one
 extraction per value), ``full`` (also write full layers), ``nsamples``, ``seqlen``, ``seed``,
-``optional`` (skip, saying so, when the model cannot be loaded; default false: a missing model
-is an error, so that a typo in ``model`` never silently yields a suite without these instances).
+``dtype`` (storage precision, :mod:`models.precision`; default auto), ``optional`` (skip,
+saying so, when the model cannot be loaded; default false: a missing model is an error, so that a
+typo in ``model`` never silently yields a suite without these instances).
 :mod:`bench.suite_schema` checks every key when the suite loads.
 
 Each extraction goes to ``<cache>/model-<hash>/``; its ``manifest.json`` is written last, so an
@@ -54,7 +55,8 @@ def materialise_model(src: dict, cache: Path, log=print) -> list[InstanceRef]:
                                        crop_rows=src.get("crop_rows", 8), crop_cols=cols,
                                        seed=src.get("seed", 0), full=src.get("full", False))
             log(f"extracting {settings.layers} (crops {settings.crop_rows}x{cols}) from {loaded.name}")
-            extract_instances(loaded.model, data.windows, settings, out, meta, progress=False)
+            extract_instances(loaded.model, data.windows, settings, out, meta, progress=False,
+                              placement=loaded.placement)
         entries = json.loads(manifest.read_text())["instances"]
         refs += [instance_ref(out / e["file"]) for e in entries]
     return refs
@@ -65,9 +67,9 @@ def _calibrate(src: dict):
     from models.loading import load_model
 
     model = src.get("model", "default")
-    loaded = load_model(None if model == "default" else model)
+    loaded = load_model(None if model == "default" else model, dtype=src.get("dtype", "auto"), offload="auto")
     data = prepare(loaded.tokenizer, load_corpus(None), src.get("nsamples", 16), src.get("seqlen", 256),
                    src.get("seed", 0), "dense")
     meta = dict(data.protocol.metadata(), model=loaded.name, weights=loaded.source.weights_note,
-                weights_digest=loaded.source.weights_digest)
+                weights_digest=loaded.source.weights_digest, **loaded.placement.metadata())
     return loaded, data, meta

@@ -38,7 +38,7 @@ def run_prune_task(task) -> dict[str, Any]:
         job = CalibrationJob(model=None if cfg.model == "default" else cfg.model, nsamples=cfg.nsamples,
                              seqlen=cfg.seqlen, seed=cfg.seed, eval_windows=cfg.eval_windows,
                              calib_dataset=cfg.calib_dataset, eval_dataset=cfg.eval_dataset, dense_check=cfg.dense_check,
-                             extra_eval_datasets=tuple(cfg.more_eval_datasets))
+                             extra_eval_datasets=tuple(cfg.more_eval_datasets), dtype=cfg.dtype, offload=cfg.offload)
         settings = PruneSettings(cfg.solver, cfg.sparsity, cfg.pattern, cfg.warm_start, seed=cfg.seed,
                                  solver_settings=dict(cfg.settings), dsnot_layers=cfg.dsnot_layers)
         zero_shot = _zero_shot_settings(cfg)

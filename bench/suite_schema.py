@@ -28,6 +28,8 @@ from typing import Any
 
 from bench.errors import SuiteError
 from models.errors import ModelLoadError
+from models.offload import OFFLOAD_CHOICES
+from models.precision import DTYPE_CHOICES
 from solvers.errors import MaskbenchError
 from solvers.pattern import parse_pattern
 from solvers.registry import parse_chain, spec, validate_settings
@@ -38,11 +40,11 @@ TOP_LEVEL_KEYS = {"name", "description", "instances", "solvers", "prune"}
 GENERATED_KEYS = {"kind", "family", "d_in", "d_out", "sparsity", "pattern", "seeds", "dead_fraction"}
 FILES_KEYS = {"kind", "path"}
 MODEL_KEYS = {"kind", "model", "layers", "sparsity", "pattern", "crops", "crop_rows", "crop_cols", "full",
-              "nsamples", "seqlen", "seed", "optional"}
+              "nsamples", "seqlen", "seed", "optional", "dtype"}
 SOLVER_KEYS = {"name", "warm_start", "time_limit", "settings", "label", "max_d_in", "families"}
 PRUNE_KEYS = {"model", "solver", "warm_start", "sparsity", "pattern", "nsamples", "seqlen", "seed",
               "eval_windows", "settings", "calib_dataset", "eval_dataset", "more_eval_datasets", "zero_shot", "zero_shot_limit",
-              "zero_shot_include", "dense_check", "dsnot_layers"}
+              "zero_shot_include", "dense_check", "dsnot_layers", "dtype", "offload"}
 
 
 def as_list(value: Any) -> list:
@@ -77,6 +79,12 @@ def check_fraction(where: str, value: Any, low_open: bool) -> float:
 def check_str(where: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise SuiteError(f"{where} must be a non-empty string, got {value!r}")
+    return value
+
+
+def check_choice(where: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise SuiteError(f"{where} must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 
@@ -197,6 +205,8 @@ def check_prune_entry(where: str, entry: Any) -> dict:
         check_int(f"{where}.seed", entry["seed"])
     if entry.get("eval_windows") is not None:
         check_int(f"{where}.eval_windows", entry["eval_windows"], 1)
+    check_choice(f"{where}.dtype", entry.get("dtype", "auto"), DTYPE_CHOICES)
+    check_choice(f"{where}.offload", entry.get("offload", "auto"), OFFLOAD_CHOICES)
     check_settings(f"{where}.settings", solver, entry.get("settings", {}))
     check_model(f"{where}.model", entry.get("model", "default"), optional=False)
     check_protocol_keys(where, entry)
@@ -292,6 +302,7 @@ def check_model_source(where: str, src: dict) -> None:
         check_int(f"{where}.seed", src["seed"])
     if "full" in src:
         check_bool(f"{where}.full", src["full"])
+    check_choice(f"{where}.dtype", src.get("dtype", "auto"), DTYPE_CHOICES)
     check_model(f"{where}.model", src.get("model", "default"), optional)
 
 

@@ -136,13 +136,16 @@ class PruneConfig:
     zero_shot_include: tuple[str, ...] = ()
     dense_check: bool = True
     dsnot_layers: str = "attention"
+    dtype: str = "auto"
+    offload: str = "auto"
 
     @property
     def key(self) -> str:
-        """Hash of the configuration; protocol fields at their defaults are left out: keys of older suites stay."""
+        """Hash of the configuration; fields added later (protocol, precision, offloading) at their defaults are
+        left out: keys of older suites stay."""
         defaults = {"calib_dataset": None, "eval_dataset": None, "more_eval_datasets": (), "zero_shot": None,
-                    "zero_shot_limit": None,
-                    "zero_shot_include": (), "dense_check": True, "dsnot_layers": "attention"}
+                    "zero_shot_limit": None, "zero_shot_include": (), "dense_check": True, "dsnot_layers": "attention",
+                    "dtype": "auto", "offload": "auto"}
         return "prune:" + _hash({k: v for k, v in self.__dict__.items() if k not in defaults or v != defaults[k]})
 
     @property

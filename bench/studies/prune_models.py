@@ -5,7 +5,8 @@
 Default grid (the issue's benchmark): SmolLM2-135M (Q4_1 GGUF dequantised to fp32) at 50% and
 60% per-row sparsity and 2:4, with dense, magnitude, Wanda, RIA, SparseGPT-style (mask only),
 Wanda+1-swap and Wanda+DSnoT. Solvers that are not registered / not available are skipped with
-a printed note. The model is loaded once; every run restores the dense weights, prunes
+a printed note. The model is loaded once (``--dtype``, ``--offload``: see docs/scale.md); every run restores the
+dense weights from the memory-mapped checkpoint (no second copy in memory), prunes
 sequentially (pruned-so-far propagation unless ``--propagation dense``) and evaluates perplexity
 on the same held-out windows. Runs are ordered 50% → 2:4 → 60% and ``--budget-minutes`` stops
 starting new runs once exceeded. Prints wall time per stage and peak memory; for refiners
@@ -70,6 +71,10 @@ def main(argv=None) -> int:
     ap.add_argument("--propagation", choices=("pruned", "dense"), default="pruned")
     ap.add_argument("--budget-minutes", type=float, default=None, help="start no new run after this")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    ap.add_argument("--dtype", default="auto", choices=("auto", "float16", "bfloat16", "float32"),
+                    help="storage precision of the weights (default auto: the checkpoint's; GGUF float32)")
+    ap.add_argument("--offload", default="auto", choices=("auto", "on", "off"),
+                    help="block-wise execution from the CPU (default auto, see models.offload)")
     ap.add_argument("--out", default="prune_grid.json")
     args = ap.parse_args(argv)
     if args.threads:
@@ -79,7 +84,8 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     session = PruningSession(CalibrationJob(args.model, args.nsamples, args.seqlen, args.seed,
-                                            eval_windows=args.eval_windows, propagation=args.propagation))
+                                            eval_windows=args.eval_windows, propagation=args.propagation,
+                                            dtype=args.dtype, offload=args.offload))
     loaded, data, meta = session.loaded, session.data, session.metadata
     t_load = session.stage_seconds["load_and_tokenize"]
     print(f"model {loaded.name} (weights {loaded.source.weights_note}) on {loaded.device}; "
