@@ -96,8 +96,14 @@ def damaged(data: bytes, how) -> bytes:
 
 @contextlib.contextmanager
 def folder():
+    """A fresh temporary folder, also the working directory: a drawn relative output path lands there."""
     with tempfile.TemporaryDirectory(prefix="mb-prop-") as tmp:
-        yield Path(tmp)
+        before = os.getcwd()
+        os.chdir(tmp)
+        try:
+            yield Path(tmp)
+        finally:
+            os.chdir(before)
 
 
 @FAST
