@@ -70,10 +70,33 @@ def _kind(mode: int) -> str | None:
     return None
 
 
+SYSTEM_TREES = ("/dev/", "/proc/")
+"""Where a path (or a link on the way) must not lead: ``/dev/stdout`` → ``/proc/self/fd/1`` resolves to
+whatever standard output is (with ``> file`` that file, which an atomic replace would swap away)."""
+
+
+def _system_hop(given: Path) -> str | None:
+    """The first path under :data:`SYSTEM_TREES` on ``given``'s chain of links, or None."""
+    hop = Path(os.path.abspath(given))
+    for _ in range(40):
+        if any(str(hop).startswith(tree) or str(hop) == tree.rstrip("/") for tree in SYSTEM_TREES):
+            return str(hop)
+        if not hop.is_symlink():
+            return None
+        hop = Path(os.path.abspath(hop.parent / os.readlink(hop)))
+    return None
+
+
 def final_target(path: str | Path) -> Path:
     """The regular file ``path`` stands for: symlinks followed; one-line refusals of a directory or a
-    special file (the writers replace the resolved target, so a link is never replaced)."""
+    special file, or a path that is or leads through ``/dev`` or ``/proc`` (the writers replace the
+    resolved target, so a link is never replaced)."""
     given = Path(path)
+    system = _system_hop(given)
+    if system is not None:
+        via = f" (via {system})" if system != str(Path(os.path.abspath(given))) else ""
+        raise OutputPathError(f"{given}: is a device or a process's stream{via}; maskbench writes only regular "
+                              f"files (use '{STDOUT}' for standard output where the option allows it)")
     target = given.resolve()
     try:
         mode = os.stat(target).st_mode

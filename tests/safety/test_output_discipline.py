@@ -144,3 +144,14 @@ def test_prune_save_writes_through_a_folder_atomically(tiny_llama_dir, tmp_path,
     names = sorted(p.name for p in out.iterdir())
     assert "config.json" in names and any(n.endswith(".safetensors") for n in names)
     assert not any(n.startswith(".maskbench-save") for n in names)
+
+
+def test_a_link_to_dev_stdout_is_refused_and_left_alone(store, tmp_path, capsys):
+    """Through a link in tmp_path (the real /dev/stdout is only read, never given as output): with
+    stdout redirected to a file, /dev/stdout resolves to that file, which a write would replace."""
+    link = tmp_path / "out.csv"
+    link.symlink_to("/dev/stdout")
+    code, _, err = call(capsys, "export", "--store", store, "--csv", link)
+    assert_one_line_error(code, err, "/dev/stdout", "'-'")
+    assert link.is_symlink() and os.readlink(link) == "/dev/stdout"
+    assert os.path.islink("/dev/stdout")
