@@ -217,10 +217,10 @@ def test_protocol_wanda_preset_fills_only_unset_options():
     parser = build_parser()
     args = apply_preset(parser.parse_args(["prune", "m", "--solver", "wanda", "--protocol", "wanda"]))
     assert (args.calib_dataset, args.eval_dataset, args.nsamples, args.seqlen, args.zero_shot) == \
-        ("c4", "wikitext2", 128, None, "paper7")  # seqlen None: the model's maximum positions
+        ("c4", ["wikitext2"], 128, None, "paper7")  # seqlen None: the model's maximum positions
     args = apply_preset(parser.parse_args(["prune", "m", "--solver", "wanda", "--protocol", "wanda", "--seqlen", "512",
                                            "--eval-dataset", "c4", "--zero-shot", "pydoc_continuation"]))
-    assert (args.seqlen, args.eval_dataset, args.zero_shot) == (512, "c4", "pydoc_continuation")
+    assert (args.seqlen, args.eval_dataset, args.zero_shot) == (512, ["c4"], "pydoc_continuation")
     args = apply_preset(parser.parse_args(["prune", "m", "--solver", "wanda"]))
     assert (args.calib_dataset, args.nsamples, args.seqlen, args.zero_shot) == (None, 32, 256, None)
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
