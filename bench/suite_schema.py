@@ -40,7 +40,7 @@ TOP_LEVEL_KEYS = {"name", "description", "instances", "solvers", "prune"}
 GENERATED_KEYS = {"kind", "family", "d_in", "d_out", "sparsity", "pattern", "seeds", "dead_fraction"}
 FILES_KEYS = {"kind", "path"}
 MODEL_KEYS = {"kind", "model", "layers", "sparsity", "pattern", "crops", "crop_rows", "crop_cols", "full",
-              "nsamples", "seqlen", "seed", "optional", "dtype"}
+              "nsamples", "seqlen", "seed", "optional", "dtype", "calib_dataset", "eval_dataset"}
 SOLVER_KEYS = {"name", "warm_start", "time_limit", "settings", "label", "max_d_in", "families"}
 PRUNE_KEYS = {"model", "solver", "warm_start", "sparsity", "pattern", "nsamples", "seqlen", "seed",
               "eval_windows", "settings", "calib_dataset", "eval_dataset", "more_eval_datasets", "zero_shot", "zero_shot_limit",
@@ -303,6 +303,7 @@ def check_model_source(where: str, src: dict) -> None:
     if "full" in src:
         check_bool(f"{where}.full", src["full"])
     check_choice(f"{where}.dtype", src.get("dtype", "auto"), DTYPE_CHOICES)
+    check_protocol_keys(where, {k: src[k] for k in ("calib_dataset", "eval_dataset") if k in src})
     check_model(f"{where}.model", src.get("model", "default"), optional)
 
 

