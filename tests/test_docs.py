@@ -230,6 +230,12 @@ ALLOWED = {
     "python -m pytest -q -m 'not slow'": "a subset of the test command above",
     "maskbench run paper": "1 122 tasks, 24 min on 2 cores: the test loads and checks the suite instead (every "
                            "task's solver, settings and model path), and runs the report command after it on a small run",
+    "maskbench datasets fetch c4 wikitext2": "downloads from the Hugging Face hub (no network here); the offline "
+                                             "path, one line naming this command, is tested in "
+                                             "tests/bench/commands/test_prune_protocol.py",
+    "maskbench prune /path/to/Llama-2-7b-hf --solver wanda --sparsity 0.5 --protocol wanda --dtype float16 --offload "
+    "--json": "needs a 7B checkpoint and the hub's C4, WikiText-2 and seven lm-eval tasks; the preset is tested in "
+              "tests/bench/commands/test_prune_protocol.py, --dtype/--offload in tests/models/test_precision_restore.py",
     "pip install -e .": "installing the plugin package: simulated by writing the .dist-info pip would write "
                         "(no network, no build), as tests/solvers/test_registry_plugins.py does",
 }
