@@ -254,6 +254,20 @@ class _PassThrough:
         return self.kind((hidden, *self.tail))
 
 
+def instance_forwards(blocks) -> list:
+    """Each block's instance-level ``forward`` (None where the class's own is used), to put back later."""
+    return [blk.__dict__.get("forward") for blk in blocks]
+
+
+def restore_forwards(blocks, saved: list) -> None:
+    """Undo stand-in ``forward`` methods: each block gets back what :func:`instance_forwards` saw."""
+    for blk, forward in zip(blocks, saved):
+        if forward is None:
+            blk.__dict__.pop("forward", None)
+        else:
+            blk.forward = forward
+
+
 @torch.no_grad()
 def capture_block_calls(model: nn.Module, batch: torch.Tensor) -> BatchCalls:
     """Run the model on ``batch`` and record block-0 hidden states and every block's call.
@@ -268,7 +282,7 @@ def capture_block_calls(model: nn.Module, batch: torch.Tensor) -> BatchCalls:
     """
     _, blocks = find_blocks(model)
     record = BatchCalls(hidden=None)  # type: ignore[arg-type]
-    saved = [blk.__dict__.get("forward") for blk in blocks]
+    saved = instance_forwards(blocks)
 
     def pre(index):
         def hook(module, args, kwargs):
@@ -298,11 +312,7 @@ def capture_block_calls(model: nn.Module, batch: torch.Tensor) -> BatchCalls:
     finally:
         for h in handles:
             h.remove()
-        for blk, forward in zip(blocks, saved):
-            if forward is None:
-                blk.__dict__.pop("forward", None)
-            else:
-                blk.forward = forward
+        restore_forwards(blocks, saved)
     if len(record.calls) != len(blocks):
         raise ModelStructureError(f"the forward called {len(record.calls)} of {len(blocks)} blocks")
     return record

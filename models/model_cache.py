@@ -31,7 +31,6 @@ a one-line warning; ``MASKBENCH_NO_MODEL_CACHE=1`` bypasses the cache entirely.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -41,12 +40,12 @@ from pathlib import Path
 
 import torch
 
+from models.digests import sha256_file
 from solvers.refiners.kernel_build import cache_root
 
 COMPLETE_MARKER = "maskbench.json"
 WEIGHTS_FILE = "model.safetensors"
 DISABLE_ENV = "MASKBENCH_NO_MODEL_CACHE"
-HASH_BLOCK = 8 * 2**20
 
 
 def cache_disabled() -> bool:
@@ -58,17 +57,9 @@ def entry_directory(digest: str) -> Path:
     return cache_root() / "models" / digest
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(HASH_BLOCK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def file_records(folder: Path) -> dict[str, dict]:
     """``{name: {"bytes": size, "sha256": hex}}`` of every file of an entry except the marker."""
-    return {p.name: {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+    return {p.name: {"bytes": p.stat().st_size, "sha256": sha256_file(p)}
             for p in sorted(folder.iterdir()) if p.is_file() and p.name != COMPLETE_MARKER}
 
 
@@ -88,7 +79,7 @@ def entry_problem(path: Path) -> str | None:
         if file.stat().st_size != record.get("bytes"):
             return f"{name} has {file.stat().st_size} bytes, {record.get('bytes')} were written"
     for name, record in records.items():
-        if _sha256(path / name) != record.get("sha256"):
+        if sha256_file(path / name) != record.get("sha256"):
             return f"{name} does not match the sha256 recorded when it was written"
     return None
 

@@ -32,7 +32,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from models.calibration import eval_windows
-from models.capture import capture_block_calls, find_blocks, run_block
+from models.capture import capture_block_calls, find_blocks, instance_forwards, restore_forwards, run_block
 from models.errors import ModelLoadError
 from models.perplexity import Perplexity, window_nll_sum
 from models.precision import compute_dtype, dtype_name
@@ -148,7 +148,7 @@ def head_logits(model: nn.Module, ids: torch.Tensor, final_hidden: torch.Tensor,
     every block replaced by ``stand_in`` (returns its input) and block 0's input replaced by
     ``final_hidden``, so the final norm and head run exactly as in the model's forward."""
     _, blocks = find_blocks(model)
-    saved = [blk.__dict__.get("forward") for blk in blocks]
+    saved = instance_forwards(blocks)
 
     def inject(module, args, kwargs):
         if args:
@@ -162,11 +162,7 @@ def head_logits(model: nn.Module, ids: torch.Tensor, final_hidden: torch.Tensor,
         return model(input_ids=ids, use_cache=False).logits
     finally:
         handle.remove()
-        for blk, forward in zip(blocks, saved):
-            if forward is None:
-                blk.__dict__.pop("forward", None)
-            else:
-                blk.forward = forward
+        restore_forwards(blocks, saved)
 
 
 @torch.no_grad()

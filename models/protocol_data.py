@@ -31,8 +31,8 @@ from models.datasets import (
     local_file,
     parse_dataset,
     read_rows,
-    sha256_file,
 )
+from models.digests import sha256_file
 from models.errors import CalibrationError
 from models.recipes import RECIPES, calibration_windows, evaluation_ids
 

@@ -110,7 +110,8 @@ def build_extension(prefix: str, source: str, functions: tuple[str, ...], cflags
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _record_path(library: Path) -> Path:
