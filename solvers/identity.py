@@ -30,6 +30,18 @@ PROVENANCE_MARKERS = ("source", "model")
 """Metadata keys that say an instance was produced from a recorded recipe (generator or model)."""
 DERIVED_KEYS = frozenset({"parent_instance_id", "instance_id"})
 """Metadata that is itself a content hash, so not portable: left out of the key."""
+EXECUTION_KEYS = frozenset({"device", "offload", "compute_dtype"})
+"""Where and in which working precision the statistics were computed: like another CPU's BLAS, this changes
+only the rounding of the same recipe, so it is recorded in the metadata but left out of the key (a run on a
+GPU matches the same instance computed on a CPU)."""
+DESCRIPTIVE_KEYS = frozenset({"calibration_rule", "calibration_split", "evaluation", "evaluation_rule",
+                              "evaluation_split", "eval_windows"})
+"""Protocol descriptions that do not add to the key: the calibration rule and split follow from the named
+``calibration`` recipe and ``eval_fraction`` (both in the key), and the evaluation fields do not enter W or
+G at all. Keys of instances recorded before these fields existed stay as they were."""
+KEY_DEFAULTS = {"dtype": "float32"}
+"""Metadata left out of the key at the value every instance had before the field existed (all models were
+loaded in float32): a float16 checkpoint kept in float16 is another instance, a float32 one keeps its key."""
 FINGERPRINT_RTOL = 1e-9
 """Relative tolerance of :func:`same_content`: 10⁶× the rounding noise of float64 sums, far below any real change."""
 
@@ -42,7 +54,8 @@ def portable_key(problem: MaskProblem) -> str:
     """``prov:<16 hex>`` from provenance + shape + pattern, or ``content:<instance_id>``."""
     if not has_provenance(problem):
         return f"content:{problem.instance_id()}"
-    fields = {k: str(v) for k, v in problem.metadata.items() if k not in DERIVED_KEYS}
+    fields = {k: str(v) for k, v in problem.metadata.items()
+              if k not in DERIVED_KEYS | EXECUTION_KEYS | DESCRIPTIVE_KEYS and KEY_DEFAULTS.get(k) != str(v)}
     fields.update(problem.pattern.to_metadata())
     fields.update(d_out=str(problem.d_out), d_in=str(problem.d_in))
     text = json.dumps(fields, sort_keys=True)

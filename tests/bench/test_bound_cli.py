@@ -48,7 +48,8 @@ def test_errors_are_one_line(cli, files, tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip().startswith("maskbench: error:")
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stdout == ""
     proc = cli("bound", inst, "--newton-steps", "-3", "--json")
-    assert proc.returncode == 2 and "newton_steps" in proc.stderr and proc.stdout == ""
+    assert proc.returncode == 2 and "--newton-steps" in proc.stderr and proc.stdout == ""  # refused at parse time
+    assert len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_device_is_reported_and_cuda_without_cuda_is_one_line(cli, files):

@@ -59,3 +59,20 @@ def test_instances_without_provenance_key_on_their_bytes():
     bare = MaskProblem(a.weight, a.gram, a.pattern)
     assert not has_provenance(bare)
     assert portable_key(bare) == f"content:{bare.instance_id()}"
+
+
+def test_placement_and_descriptions_stay_out_of_the_key_precision_does_not():
+    a = solvers.generate(family="small", d_in=32, d_out=4, seed=0)
+    model = dict(a.metadata, model="m.gguf", calibration="pydoc_data.topics", nsamples="8")
+
+    def key(**extra) -> str:
+        return portable_key(MaskProblem(a.weight, a.gram, a.pattern, None, None, dict(model, **extra)))
+
+    # where the statistics ran and how the protocol is described: recorded, not provenance
+    assert key() == key(device="cuda:0", offload="true", compute_dtype="float16", evaluation="wikitext2",
+                        evaluation_rule="joined", evaluation_split="test", eval_windows="12",
+                        calibration_rule="random window", calibration_split="first 0.9")
+    # float32 storage is what every earlier instance had; another storage precision is another instance
+    assert key(dtype="float32") == key()
+    assert key(dtype="float16") != key() and key(dtype="bfloat16") != key(dtype="float16")
+    assert key(nsamples="16") != key()
