@@ -74,7 +74,7 @@ PRUNE_HISTORY_COLUMNS = ("run_id", "started", "git_commit", "machine", "suite", 
 
 def prune_history_frame(store: ResultStore, suite: str | None = None) -> pd.DataFrame:
     """One row per stored whole-model run (perplexities and the zero-shot JSON), in run order."""
-    from solvers.registry import chain_name
+    from bench.reporting import chain_labels
 
     runs = pd.DataFrame(store.runs())
     prune = pd.DataFrame(store.prune_results())
@@ -87,8 +87,7 @@ def prune_history_frame(store: ResultStore, suite: str | None = None) -> pd.Data
                         how="left")
     if suite is not None:
         frame = frame[frame["suite"] == suite]
-    frame = frame.assign(method=[chain_name(s, w if isinstance(w, str) and w else None)
-                                 for s, w in zip(frame["solver"], frame["warm_start"])])
+    frame = frame.assign(method=chain_labels(frame))
     if "zero_shot_json" not in frame:
         frame["zero_shot_json"] = None
     frame = frame.sort_values(["started_at", "run_id", "id"], kind="stable")

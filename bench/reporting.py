@@ -60,14 +60,20 @@ def report_rows(store: ResultStore, run: dict) -> pd.DataFrame:
     return pd.concat([results, others.assign(_this=False)], ignore_index=True) if not others.empty else results
 
 
+def chain_labels(prune: pd.DataFrame) -> list[str]:
+    """Each whole-model row's solver configuration as the runner and the CLI name it
+    (:func:`solvers.registry.chain_name`: ``wanda+swap`` for swap warm-started from wanda; an empty or
+    missing warm start is none)."""
+    return [chain_name(s, w if isinstance(w, str) and w else None) for s, w in zip(prune["solver"], prune["warm_start"])]
+
+
 def prune_rows(store: ResultStore, run: dict) -> pd.DataFrame:
     """The run's whole-model rows plus ``chain``, the solver configuration's label as the runner and the
     CLI name it (:func:`solvers.registry.chain_name`: ``wanda+swap`` for swap warm-started from wanda)."""
     prune = pd.DataFrame(store.prune_results(run["id"]))
     if prune.empty:
         return prune
-    return prune.assign(chain=[chain_name(s, w if isinstance(w, str) and w else None)
-                               for s, w in zip(prune["solver"], prune["warm_start"])])
+    return prune.assign(chain=chain_labels(prune))
 
 
 def load_report_inputs(store: ResultStore, run_id: int | None = None) -> ReportInputs:
