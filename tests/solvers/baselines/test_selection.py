@@ -32,3 +32,32 @@ def test_per_row_selection_equals_the_stable_sort_with_many_ties():
         assert torch.equal(mask_from_scores(scores, PerRow(k)), _stable_sort_mask(scores, k)), k
     real = torch.rand(30, 200, generator=g, dtype=torch.float64)
     assert torch.equal(mask_from_scores(real, PerRow(100)), _stable_sort_mask(real, 100))
+
+
+def test_blocks_of_rows_give_the_whole_layer_selection():
+    """Selection by blocks of rows (any block size, also 1 row and uneven last blocks) equals the
+    reference stable sort per row and the N:M selection of the whole layer; non-finite scores in a
+    late block are still refused."""
+    import pytest
+
+    from solvers.baselines.selection import mask_from_row_scores
+
+    g = torch.Generator().manual_seed(1)
+    scores = torch.randint(0, 5, (23, 16), generator=g).to(torch.float64)
+    for pattern, reference in ((PerRow(7), _stable_sort_mask(scores, 7)),
+                               (NM(2, 4), mask_from_scores(scores, NM(2, 4)))):
+        calls = []
+
+        def rows_of(rows, calls=calls):
+            calls.append(rows)
+            return scores[rows]
+
+        for chunk in (1, 16, 5 * 16, 23 * 16, 10_000):
+            calls.clear()
+            mask = mask_from_row_scores(rows_of, 23, 16, pattern, chunk_elements=chunk)
+            assert torch.equal(mask, reference), (pattern, chunk)
+            assert len(calls) == -(-23 // max(1, chunk // 16))
+    bad = scores.clone()
+    bad[22, 3] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        mask_from_row_scores(lambda rows: bad[rows], 23, 16, PerRow(7), chunk_elements=16)
