@@ -12,7 +12,11 @@ Checks: the weight is finite, the pattern fits, the scale is in float64's range 
 (mirrored), and finite because the accumulator refuses a non-finite diagonal and
 ``|G_jk| ≤ √(G_jj G_kk)`` (Cauchy–Schwarz); positive semidefinite because ``G = Σ x xᵀ`` (the same
 argument :meth:`GramAccumulator.problem` uses to skip the Cholesky test). The result equals
-``acc.problem(weight, pattern)`` bit for bit (``tests/models/test_layer_problem.py``).
+``acc.problem(weight, pattern)`` bit for bit, ``gram_factor`` included: while the layer has seen few
+tokens (:data:`solvers.problem.FACTOR_MAX_FRACTION`) they go with the problem, so that every mask of a
+whole-model run is verified through them (``d_out·d_in·T`` instead of ``d_out·d_in²``; at a 7B
+``down_proj`` with 512 tokens about 6 s instead of 100 s on 2 cores, ``docs/scale-solvers.md``)
+(``tests/models/test_layer_problem.py``).
 """
 
 from __future__ import annotations
@@ -50,12 +54,15 @@ def consume_into_problem(acc: GramAccumulator, weight: torch.Tensor, pattern: Pa
     mean, var = acc.mean.cpu(), acc.var.cpu()
     gram = mirror_upper_in_place(acc.upper).cpu()
     acc.upper = None  # spent: its storage is the problem's G now
+    factor = torch.cat(acc.kept).cpu() if acc.kept else None  # the tokens, while few: masks verified through them
+    if factor is not None and factor.dtype not in (torch.float32, torch.float64):
+        factor = factor.to(torch.float32)  # float16 / bfloat16 → float32 is exact
     meta = dict(metadata or {})
     meta.setdefault("tokens", str(acc.tokens))
     weight = weight.to(torch.float32) if weight.dtype not in (torch.float32, torch.float64) else weight
     if not torch.isfinite(weight).all():
         raise ProblemError(f"weight contains {int((~torch.isfinite(weight)).sum())} non-finite values (NaN or inf)")
-    problem = MaskProblem(weight, gram, pattern, mean, var, meta, validate=False)
+    problem = MaskProblem(weight, gram, pattern, mean, var, meta, validate=False, gram_factor=factor)
     problem.pattern.validate(problem.d_in)
     problem._check_scale()
     return problem

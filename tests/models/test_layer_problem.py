@@ -28,6 +28,18 @@ def test_equals_the_accumulators_problem(d_in):
     assert torch.equal(got.gram, expected.gram) and torch.equal(got.weight, expected.weight)
     assert torch.equal(got.input_mean, expected.input_mean) and torch.equal(got.input_var, expected.input_var)
     assert got.metadata == expected.metadata and got.instance_id() == expected.instance_id()
+    # the tokens go with the problem while few (42 tokens ≤ half of d_in = 130), so masks are verified through them
+    assert (got.gram_factor is None) == (expected.gram_factor is None) == (d_in < 84)
+    if got.gram_factor is not None:
+        assert torch.equal(got.gram_factor, expected.gram_factor)
+
+
+def test_half_precision_tokens_become_float32_factor():
+    acc = GramAccumulator(100)
+    x = torch.randn(1, 30, 100).to(torch.float16)
+    acc.update(x)
+    problem = consume_into_problem(acc, torch.randn(4, 100), PerRow(50))
+    assert problem.gram_factor.dtype == torch.float32 and torch.equal(problem.gram_factor, x.reshape(30, 100).float())
 
 
 def test_mirror_in_blocks_smaller_than_the_matrix():
