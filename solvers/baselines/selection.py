@@ -51,7 +51,8 @@ def mask_from_row_scores(row_scores: Callable[[slice], torch.Tensor], d_out: int
 
 
 def _select(scores: torch.Tensor, pattern: Pattern) -> torch.Tensor:
-    if not torch.isfinite(scores).all():
+    # a finite sum proves every score finite (NaN and ±inf propagate); only an overflowing sum needs the full test
+    if not torch.isfinite(scores.sum()) and not torch.isfinite(scores).all():
         raise ValueError("importance scores contain non-finite values")
     d_out, d_in = scores.shape
     scores = scores.to(torch.float64)
@@ -76,7 +77,11 @@ def _prune_lowest_per_row(scores: torch.Tensor, k: int) -> torch.Tensor:
     below = scores < kth
     tied = scores == kth
     room = k - below.sum(dim=1, keepdim=True)  # ≥ 1: the k-th value itself is tied
-    pruned = below | (tied & (tied.cumsum(dim=1) <= room))
+    pruned = below | tied
+    crowded = (tied.sum(dim=1, keepdim=True) > room).squeeze(1).nonzero().squeeze(1)
+    if len(crowded):  # rows with more ties at the k-th value than room: the lowest columns among them
+        t = tied[crowded]
+        pruned[crowded] = below[crowded] | (t & (t.cumsum(dim=1) <= room[crowded]))
     return mask.masked_fill_(pruned, False)
 
 

@@ -61,3 +61,14 @@ def test_blocks_of_rows_give_the_whole_layer_selection():
     bad[22, 3] = float("nan")
     with pytest.raises(ValueError, match="non-finite"):
         mask_from_row_scores(lambda rows: bad[rows], 23, 16, PerRow(7), chunk_elements=16)
+
+
+def test_huge_finite_scores_are_accepted_and_infinite_ones_refused():
+    """The finiteness test reads the sum first; a sum that overflows must not refuse finite scores."""
+    import pytest
+
+    scores = torch.tensor([[1e308, 1e308, 1.0, 2.0]], dtype=torch.float64)
+    assert mask_from_scores(scores, PerRow(2)).tolist() == [[True, True, False, False]]
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        with pytest.raises(ValueError, match="non-finite"):
+            mask_from_scores(torch.tensor([[1.0, bad, 2.0, 3.0]]), PerRow(2))
