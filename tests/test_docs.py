@@ -236,6 +236,11 @@ ALLOWED = {
     "maskbench prune /path/to/Llama-2-7b-hf --solver wanda --sparsity 0.5 --protocol wanda --dtype float16 --offload "
     "--json": "needs a 7B checkpoint and the hub's C4, WikiText-2 and seven lm-eval tasks; the preset is tested in "
               "tests/bench/commands/test_prune_protocol.py, --dtype/--offload in tests/models/test_precision_restore.py",
+    "maskbench prune /path/to/Llama-2-7b-hf --solver wanda --dtype float16 --offload": "needs a 7B checkpoint and a "
+        "GPU; block-wise execution is tested in tests/models/test_architectures.py and measured at 7B shapes by "
+        "bench/studies/scale.py",
+    "maskbench prune /path/to/Llama-2-7b-hf --solver wanda --dtype float16 --nsamples 32 --seqlen 256": "needs a 7B "
+        "checkpoint (13.5 GB); the CPU block-wise path is what bench/studies/scale.py measures on a 7B-shaped model",
     "pip install -e .": "installing the plugin package: simulated by writing the .dist-info pip would write "
                         "(no network, no build), as tests/solvers/test_registry_plugins.py does",
 }
