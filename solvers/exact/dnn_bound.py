@@ -32,9 +32,20 @@ Every variable ``v`` (a ``u_l`` or a ``θ_a``) changes ``q'`` by ``−α_v (e_i 
     ∂²φ/∂v∂w = −½ g_vᵀ K g_w − t α_v α_w (K_{i_v i_w} K_{j_v j_w} + K_{i_v j_w} K_{j_v i_w})/2 − [v = w = θ_a] t/θ_a²,
 
 with ``g_v = ∂_z ∂_v f`` (two entries: ``u_l``: ``(1 − 2z̄_l) e_l``; ``θ_a``: ``−(α z̄_j + β) e_i − (α z̄_i + γ) e_j``).
-After each centring the most violated inequalities at ``Z`` (``s_a < 0``) join the set with
-``θ = t``, and multipliers below ``10⁻³ t`` leave it. A Newton step costs the factorisation of
-the ``(m + p)``-square Hessian; ``O(m²)`` per centring finds the violations.
+After each centring (Newton decrement below ``CENTRING · t · (m + p)``, or ``NEWTON_PER_T`` steps)
+``t`` halves, members whose slack at ``Z`` exceeds ``LOOSE`` or whose θ is below ``DROP · t`` leave
+the set, and the most violated inequalities at ``Z`` (``s_a < 0``) fill it up with ``θ = t``. A
+Newton step costs the factorisation of the ``(m + p)``-square Hessian; ``O(m²)`` per centring finds
+the violations.
+
+Why these choices (one thread, details in docs/results/2026-12-07-dnn-bound.md): the centring
+tolerance must be tight. At ``CENTRING = 10⁻²`` (the Shor barrier's) the ascent stalled *below* the
+Shor value on a full 576-column q_proj row (0.798 of 1-swap's loss with 50 pairs, Shor 0.806) while
+a convex combination towards the Shor point still climbed; at ``10⁻⁵`` it reached 0.809. A start from
+scratch (constant ``u``, large ``t``) closes the whole Shor-to-optimum gap on small random rows
+(m = 12, every pair active) but is slow on full rows (0.806 after 60 s); callers start from a Shor
+ascent's point at ``10 ×`` its final ``t`` instead (0.819 after 60 s on the same row). A starting
+point at a converged Shor solution (``t`` near 0) is a trap: the multipliers barely move.
 """
 
 from __future__ import annotations
@@ -46,13 +57,13 @@ import torch
 
 from solvers.exact.sdp_bound import EPS, Barrier, solve_with_factor
 
-NEWTON_PER_T = 20
-CENTRING = 1e-2
+NEWTON_PER_T = 50
+CENTRING = 1e-5
 ARMIJO = 0.25
 T_DECREASE = 0.5
 FRACTION_TO_BOUNDARY = 0.95
 DROP = 1e-3
-DEBUG = False
+LOOSE = 0.02
 KINDS = torch.tensor([[1.0, 0.0, 0.0, 0.0],     # zero:    Z_ij ≥ 0
                       [-1.0, 1.0, 0.0, 0.0],    # upper_i: Z_ij ≤ z_i
                       [-1.0, 0.0, 1.0, 0.0],    # upper_j: Z_ij ≤ z_j
@@ -165,7 +176,8 @@ def _newton(point: _Point, t: float):
     hess += (0.5 * t) * torch.outer(alpha, alpha) * (k_ii * k_jj + k_ij * k_ji)   # = −∂²φ (positive semidefinite)
     th = pairs.theta
     hess.diagonal()[m:] += t / th ** 2
-    hess.diagonal().add_(1e-12 * (hess.diagonal().mean() + 1e-30))
+    # a tiny ridge, relative per entry (a mean over the t/θ² entries would swamp the u block)
+    hess.diagonal().mul_(1 + 1e-12).add_(1e-14 * (hess.diagonal()[:m].mean() + 1e-30))
     grad = torch.cat([z - torch.diagonal(zmat), -slacks(z, zmat, pairs) + t / th])
     hc, info = torch.linalg.cholesky_ex(hess)
     if info.item() != 0:
@@ -252,9 +264,8 @@ def dnn_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
         if direction is None:
             break
         zmat = direction[3]
-        if DEBUG:
-            print(f"t={t:.2e} p={len(point.pairs)} its={its} value={point.value():.5f}", flush=True)
-        pairs = _keep(point.pairs, point.pairs.theta >= DROP * t)
+        loose = slacks(point.cur[2], zmat, point.pairs) > LOOSE
+        pairs = _keep(point.pairs, ~(loose | (point.pairs.theta < DROP * t)))
         room = max_pairs - len(pairs)
         if room > 0:
             pairs = _join(pairs, _violated(point.cur[2], zmat, pairs, room), t)

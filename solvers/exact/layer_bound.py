@@ -62,7 +62,7 @@ START_WEIGHTS = (1.0, 3.0)
 EXTRA_WEIGHTS, WEAK = (10.0, 30.0), 0.5
 """Further start weights, tried only while the best bound is below ``WEAK · f₀``."""
 RELAXATIONS = ("shor", "dnn")
-DEFAULT_DNN_STEPS, DEFAULT_DNN_PAIRS = 200, 1.0
+DEFAULT_DNN_STEPS, DEFAULT_DNN_PAIRS = 400, 1.0
 """Newton steps of the doubly-nonnegative stage and its active pairs per column (``relaxation="dnn"``)."""
 DNN_T_RESTART, DNN_T_MIN = 10.0, 1e-7
 """The DNN stage starts at ``DNN_T_RESTART ×`` the Shor ascent's final barrier weight and stops once
