@@ -1,4 +1,4 @@
-"""Certified lower bounds for every row of a layer, registered as the solver ``bound``.
+"""Certified lower bounds for the rows of a layer, registered as the solver ``bound``.
 
 Each row (normalised and reduced as in :mod:`solvers.exact.rows`: columns that no mask
 better than the start can prune are fixed to kept) gets the Shor semidefinite bound of
@@ -32,11 +32,24 @@ diagonal shift of ``G`` shared by all rows (one eigenproblem per step for the wh
 first-order ascent) reached only 0.69 of 1-swap on d = 64 crops after 100 steps where the
 per-row Shor bound gave 0.96–0.99 in a quarter of a second per row.
 
-Settings: ``newton_steps`` (default 30), ``device`` (torch device of the per-row algebra,
-default CPU; on CUDA the rows run one after the other in this process and ``workers`` is ignored:
-every row process would start a CUDA context of its own for one small row at a time), plus the common exact
-settings (``row_time_limit``, ``workers``, ``threads``, ``reduce``, ``progress``; ``gap_tol`` is
-unused). The bound does not depend on the device beyond float64 rounding.
+**Relaxation** (setting ``relaxation``): ``"shor"`` (default) stops there; ``"dnn"`` then runs at most
+``dnn_steps`` (default 400) Newton steps of the doubly-nonnegative ascent of
+:mod:`solvers.exact.dnn_bound` (Shor plus the RLT pair inequalities on an active set of at most
+``dnn_pairs · m`` pairs, default ``m``), started from the best Shor point at ``10 ×`` its final barrier
+weight, and keeps the larger certified bound (so never below ``shor``). On full 576-column SmolLM2
+rows it lifts the bound by about 0.01–0.015 of 1-swap's loss in 20–45 s per row (one thread): far from
+what the relaxation can reach on small rows (docs/results/2026-12-07-dnn-bound.md).
+
+**Rows** (setting ``rows``; :mod:`solvers.exact.row_selection`): None (all rows), ``N`` (a sample of
+``N`` rows drawn with the solve's ``seed``) or ``"A:B"`` (a range). Rows outside keep the bound 0 and
+the result's ``extra`` carries ``rows``, ``sample`` and ``selection`` (the label that says a total over a
+selection is not the layer's bound).
+
+Settings: ``newton_steps`` (default 30), ``relaxation``, ``dnn_steps``, ``dnn_pairs``, ``rows``, ``device``
+(torch device of the per-row algebra, default CPU; on CUDA the rows run one after the other in this process
+and ``workers`` is ignored: every row process would start a CUDA context of its own for one small row at a
+time), plus the common exact settings (``row_time_limit``, ``workers``, ``threads``, ``reduce``, ``progress``;
+``gap_tol`` is unused). The bound does not depend on the device beyond float64 rounding.
 """
 
 from __future__ import annotations

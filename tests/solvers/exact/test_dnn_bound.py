@@ -125,3 +125,15 @@ def test_dnn_settings_are_checked():
     for bad in ({"relaxation": "rlt"}, {"dnn_steps": -1}, {"dnn_steps": 1.5}, {"dnn_pairs": 0}, {"dnn_pairs": True}):
         with pytest.raises(ValueError):
             solvers.solve("bound", problem, "wanda", workers=1, **bad)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("nm", [False, True])
+def test_dnn_bound_on_cuda_is_valid(nm, random_node, brute_node):
+    for seed in range(4):
+        q, c, groups, counts = random_node(seed, 12, nm)
+        qt, ct, gt = (x.cuda() if isinstance(x, torch.Tensor) else [g.cuda() for g in x] for x in _tensors(q, c, groups))
+        u0 = initial_multipliers(qt, GroupBasis(12, gt))
+        dnn = dnn_bound(qt, ct, gt, counts, u0, 1.0, max_pairs=4 * 66, max_iterations=400)
+        opt = brute_node(q, c, groups, counts)
+        assert dnn.bound <= opt + 1e-9 * max(1.0, abs(opt))
