@@ -139,7 +139,7 @@ def relaxation_figure(summary: pd.DataFrame, path: Path) -> Path | None:
     ax.set_xlabel("median seconds per row (one thread; log axis)")
     ax.set_ylabel("certified bound / 1-swap loss (sum over rows)")
     budgets = ", ".join(str(b) for b in sorted(summary.loc[summary["relaxation"] != "shor", "dnn_steps"].unique()))
-    ax.set_title(f"Shor (open marker) then doubly-nonnegative bound at {budgets} Newton steps, full rows")
+    ax.set_title(f"Full rows: Shor (open marker), then the DNN bound at {budgets} Newton steps", fontsize=11)
     ax.grid(alpha=0.3)
     fig.legend(loc="outside lower center", ncol=4, frameon=False)
     atomic_save_figure(fig, path)
