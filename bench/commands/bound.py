@@ -31,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="shor (default): the Shor SDP bound; dnn: then the doubly-nonnegative bound (Shor plus the "
                         "RLT pair inequalities; see solvers/exact/dnn_bound.py), never below shor, slower")
     p.add_argument("--dnn-steps", type=positive_int, default=None,
-                   help="Newton steps of the dnn stage per row (default 400; about 40 s on a 576-column row)")
+                   help="Newton steps of the dnn stage per row (default 100: 15-30 s on a 576-column row, one "
+                        "thread; 400 adds about 0.002 of 1-swap's loss to the bound for 4x the time)")
     p.add_argument("--rows", type=row_spec, default=None,
                    help="bound only these rows: N = a sample of N rows drawn with --seed, A:B = rows A..B-1 "
                         "(a sample's or range's total is not the layer's bound)")

@@ -105,8 +105,8 @@ def main(argv=None) -> int:
     p.add_argument("--rows", type=int, default=8, help="full rows per layer (default 8)")
     p.add_argument("--newton-steps", type=int, default=30, help="Newton steps of the bound per row (default 30)")
     p.add_argument("--relaxation", choices=("shor", "dnn"), default="shor",
-                   help="the bound's relaxation (default shor; dnn: the doubly-nonnegative bound, about 40 s per 576-column row)")
-    p.add_argument("--dnn-steps", type=int, default=400, help="Newton steps of the dnn stage per row (default 400)")
+                   help="the bound's relaxation (default shor; dnn: the doubly-nonnegative bound, 15-30 s per 576-column row)")
+    p.add_argument("--dnn-steps", type=int, default=100, help="Newton steps of the dnn stage per row (default 100)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads of this process (default 1: on a shared machine, tiny multi-threaded ops "
                         "wait for each other and distort the refiners' times)")

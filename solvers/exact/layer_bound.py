@@ -33,11 +33,11 @@ first-order ascent) reached only 0.69 of 1-swap on d = 64 crops after 100 steps 
 per-row Shor bound gave 0.96–0.99 in a quarter of a second per row.
 
 **Relaxation** (setting ``relaxation``): ``"shor"`` (default) stops there; ``"dnn"`` then runs at most
-``dnn_steps`` (default 400) Newton steps of the doubly-nonnegative ascent of
+``dnn_steps`` (default 100) Newton steps of the doubly-nonnegative ascent of
 :mod:`solvers.exact.dnn_bound` (Shor plus the RLT pair inequalities on an active set of at most
 ``dnn_pairs · m`` pairs, default ``m``), started from the best Shor point at ``10 ×`` its final barrier
 weight, and keeps the larger certified bound (so never below ``shor``). On full 576-column SmolLM2
-rows it lifts the bound by about 0.01–0.015 of 1-swap's loss in 20–45 s per row (one thread): far from
+rows it lifts the bound by 0.010–0.017 of 1-swap's loss in 15–30 s per row (one thread, default budget): far from
 what the relaxation can reach on small rows (docs/results/2026-12-07-dnn-bound.md).
 
 **Rows** (setting ``rows``; :mod:`solvers.exact.row_selection`): None (all rows), ``N`` (a sample of
@@ -75,7 +75,7 @@ START_WEIGHTS = (1.0, 3.0)
 EXTRA_WEIGHTS, WEAK = (10.0, 30.0), 0.5
 """Further start weights, tried only while the best bound is below ``WEAK · f₀``."""
 RELAXATIONS = ("shor", "dnn")
-DEFAULT_DNN_STEPS, DEFAULT_DNN_PAIRS = 400, 1.0
+DEFAULT_DNN_STEPS, DEFAULT_DNN_PAIRS = 100, 1.0
 """Newton steps of the doubly-nonnegative stage and its active pairs per column (``relaxation="dnn"``)."""
 DNN_T_RESTART, DNN_T_MIN = 10.0, 1e-7
 """The DNN stage starts at ``DNN_T_RESTART ×`` the Shor ascent's final barrier weight and stops once
