@@ -74,3 +74,18 @@ def pattern_text(text: str) -> str:
     except (MaskbenchError, ValueError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def row_spec(text: str) -> str:
+    """``N`` (a positive count: a seeded sample of rows) or ``A:B`` (a range of rows, either end optional);
+    whether it fits the instance is checked once the instance is loaded."""
+    import re
+
+    text = text.strip()
+    if re.fullmatch(r"\d+", text):
+        if int(text) < 1:
+            raise argparse.ArgumentTypeError(f"a sample needs at least 1 row, got {text}")
+        return text
+    if re.fullmatch(r"\d*:\d*", text):
+        return text
+    raise argparse.ArgumentTypeError(f"expected a count N or a range A:B, got {text!r}")

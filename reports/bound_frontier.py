@@ -77,3 +77,71 @@ def frontier_figure(summary: pd.DataFrame, path: Path) -> Path | None:
     atomic_save_figure(fig, path)
     plt.close(fig)
     return path
+
+
+def relaxation_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (layer type, relaxation, DNN budget): rows, ``bound_over_swap`` (ratio of sums),
+    ``certified_pct``, ``median_seconds`` and the median per-row ratio ``median_ratio``."""
+    out = []
+    for (layer_type, relaxation, steps), part in frame.groupby(["layer_type", "relaxation", "dnn_steps"], sort=True):
+        swap, bound = part["swap"].sum(), part["bound"].sum()
+        ratios = (part["bound"] / part["swap"]).where(part["swap"] > 0)
+        out.append({"layer_type": layer_type, "relaxation": relaxation, "dnn_steps": int(steps), "rows": len(part),
+                    "bound_over_swap": bound / swap if swap > 0 else math.nan,
+                    "median_ratio": float(ratios.median()),
+                    "certified_pct": 100.0 * (swap / bound - 1.0) if bound > 0 else math.inf,
+                    "median_seconds": float(part["seconds"].median())})
+    return pd.DataFrame(out)
+
+
+def _budget_label(relaxation: str, steps: int) -> str:
+    return "Shor" if relaxation == "shor" else f"DNN {steps} steps"
+
+
+def relaxation_table(summary: pd.DataFrame) -> str:
+    """Markdown: one row per layer type, one cell per relaxation and budget
+    ``bound/1-swap (certified gap, median s per row)``."""
+    budgets = sorted({(r.relaxation != "shor", r.dnn_steps, r.relaxation) for r in summary.itertuples()})
+    lines = ["| layer type | rows | " + " | ".join(_budget_label(rel, steps) for _, steps, rel in budgets) + " |",
+             "|---|---|" + "---|" * len(budgets)]
+    for layer_type, part in summary.groupby("layer_type", sort=True):
+        cells = []
+        for _, steps, rel in budgets:
+            hit = part[(part["relaxation"] == rel) & (part["dnn_steps"] == steps)]
+            if hit.empty:
+                cells.append("—")
+                continue
+            r = hit.iloc[0]
+            cells.append(f"{r.bound_over_swap:.3f} ({r.certified_pct:.0f} %, {r.median_seconds:.1f} s)")
+        lines.append(f"| {layer_type} | {int(part['rows'].max())} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def relaxation_figure(summary: pd.DataFrame, path: Path) -> Path | None:
+    """Bound / 1-swap loss against median seconds per row (log axis), one line per layer type from the
+    Shor point through the DNN budgets."""
+    if summary.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(8.0, 5.2), layout="constrained")
+    for i, (layer_type, part) in enumerate(summary.groupby("layer_type", sort=True)):
+        part = part.assign(order=(part["relaxation"] != "shor").astype(int) * (1 + part["dnn_steps"])).sort_values("order")
+        line, = ax.plot(part["median_seconds"], part["bound_over_swap"], marker=MARKERS[i % len(MARKERS)],
+                        linestyle="-", label=layer_type)
+        first = part.iloc[0]
+        if first.relaxation == "shor":
+            ax.plot([first.median_seconds], [first.bound_over_swap], marker=MARKERS[i % len(MARKERS)],
+                    markerfacecolor="white", color=line.get_color(), linestyle="none")
+    ax.axhline(1 / 1.15, color="black", linestyle="--", linewidth=1)
+    ax.text(0.01, 1 / 1.15, " certified gap of 1-swap ≤ 15 % above this line", transform=ax.get_yaxis_transform(),
+            va="bottom", ha="left", fontsize=9)
+    ax.set_ylim(top=max(0.95, float(summary["bound_over_swap"].max()) + 0.05))
+    ax.set_xscale("log")
+    ax.set_xlabel("median seconds per row (one thread; log axis)")
+    ax.set_ylabel("certified bound / 1-swap loss (sum over rows)")
+    budgets = ", ".join(str(b) for b in sorted(summary.loc[summary["relaxation"] != "shor", "dnn_steps"].unique()))
+    ax.set_title(f"Full rows: Shor (open marker), then the DNN bound at {budgets} Newton steps", fontsize=11)
+    ax.grid(alpha=0.3)
+    fig.legend(loc="outside lower center", ncol=4, frameon=False)
+    atomic_save_figure(fig, path)
+    plt.close(fig)
+    return path

@@ -7,8 +7,8 @@ Inputs: full-layer instance files written by ``maskbench extract`` (crop files a
 
 **Full rows** (``--rows`` seeded rows of each layer, all columns, the layer's pattern):
 ``wanda+swap``, then ``lns`` from it, then the certified bound (solver ``bound``,
-``--newton-steps``). Per layer type the bracket ``[S/L − 1, S/B − 1]`` of 1-swap's excess
-over the optimum (:mod:`reports.gap_bracket`), written as a markdown table and a figure.
+``--newton-steps``, ``--relaxation shor|dnn``, ``--dnn-steps``). Per layer type the bracket
+``[S/L − 1, S/B − 1]`` of 1-swap's excess over the optimum (:mod:`reports.gap_bracket`), written as a markdown table and a figure.
 
 **Crops** (``--crop-d``, ``--crop-rows`` seeded rows × seeded columns, k = d/2):
 ``wanda+swap``, ``lns`` and ``sdpbb`` (proved optimum, ``--exact-time-limit`` per row) →
@@ -35,12 +35,13 @@ from bench.errors import InstanceFileError
 from bench.paths import full_layer_files
 from reports.gap_bracket import bracket, bracket_figure, bracket_table
 from solvers import load_instance, solve
+from solvers.exact import row_selection
 from solvers.pattern import PerRow
 
 
 def sample_rows(problem, count: int, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.sort(torch.randperm(problem.d_out, generator=g)[:count]).values
+    """The rows of ``maskbench bound --rows count --seed seed`` (:func:`solvers.exact.row_selection.sample_rows`)."""
+    return row_selection.sample_rows(problem.d_out, count, seed)
 
 
 def full_rows(problem, args) -> list[dict]:
@@ -48,11 +49,12 @@ def full_rows(problem, args) -> list[dict]:
     sub = problem.crop(rows, torch.arange(problem.d_in))
     swap = solve("wanda+swap", sub)
     lns = solve("lns", sub, swap, seed=args.seed)
-    bound = solve("bound", sub, swap, newton_steps=args.newton_steps, workers=args.workers)
+    bound = solve("bound", sub, swap, newton_steps=args.newton_steps, workers=args.workers, relaxation=args.relaxation,
+                  dnn_steps=args.dnn_steps)
     seconds = bound.extra.get("row_seconds", [])
     return [{"part": "full", "layer": problem.metadata.get("layer", "?"),
              "layer_type": problem.metadata.get("layer_type", "?"), "block": problem.metadata.get("block", "?"),
-             "row": int(r), "d": problem.d_in, "swap": float(swap.row_objectives[i]),
+             "row": int(r), "d": problem.d_in, "relaxation": args.relaxation, "swap": float(swap.row_objectives[i]),
              "lns": float(lns.row_objectives[i]), "bound": float(bound.row_lower_bounds[i]),
              "bound_seconds": seconds[i] if i < len(seconds) else None,
              "lns_seconds_share": lns.solve_seconds / len(rows), "swap_seconds_share": swap.solve_seconds / len(rows)}
@@ -102,6 +104,9 @@ def main(argv=None) -> int:
     p.add_argument("layers", nargs="+", help="full-layer instance files (maskbench extract)")
     p.add_argument("--rows", type=int, default=8, help="full rows per layer (default 8)")
     p.add_argument("--newton-steps", type=int, default=30, help="Newton steps of the bound per row (default 30)")
+    p.add_argument("--relaxation", choices=("shor", "dnn"), default="shor",
+                   help="the bound's relaxation (default shor; dnn: the doubly-nonnegative bound, 15-30 s per 576-column row)")
+    p.add_argument("--dnn-steps", type=int, default=100, help="Newton steps of the dnn stage per row (default 100)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads of this process (default 1: on a shared machine, tiny multi-threaded ops "
                         "wait for each other and distort the refiners' times)")

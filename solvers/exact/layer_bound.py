@@ -1,4 +1,4 @@
-"""Certified lower bounds for every row of a layer, registered as the solver ``bound``.
+"""Certified lower bounds for the rows of a layer, registered as the solver ``bound``.
 
 Each row (normalised and reduced as in :mod:`solvers.exact.rows`: columns that no mask
 better than the start can prune are fixed to kept) gets the Shor semidefinite bound of
@@ -32,11 +32,24 @@ diagonal shift of ``G`` shared by all rows (one eigenproblem per step for the wh
 first-order ascent) reached only 0.69 of 1-swap on d = 64 crops after 100 steps where the
 per-row Shor bound gave 0.96–0.99 in a quarter of a second per row.
 
-Settings: ``newton_steps`` (default 30), ``device`` (torch device of the per-row algebra,
-default CPU; on CUDA the rows run one after the other in this process and ``workers`` is ignored:
-every row process would start a CUDA context of its own for one small row at a time), plus the common exact
-settings (``row_time_limit``, ``workers``, ``threads``, ``reduce``, ``progress``; ``gap_tol`` is
-unused). The bound does not depend on the device beyond float64 rounding.
+**Relaxation** (setting ``relaxation``): ``"shor"`` (default) stops there; ``"dnn"`` then runs at most
+``dnn_steps`` (default 100) Newton steps of the doubly-nonnegative ascent of
+:mod:`solvers.exact.dnn_bound` (Shor plus the RLT pair inequalities on an active set of at most
+``dnn_pairs · m`` pairs, default ``m``), started from the best Shor point at ``10 ×`` its final barrier
+weight, and keeps the larger certified bound (so never below ``shor``). On full 576-column SmolLM2
+rows it lifts the bound by 0.010–0.017 of 1-swap's loss in 15–30 s per row (one thread, default budget): far from
+what the relaxation can reach on small rows (docs/results/2026-12-07-dnn-bound.md).
+
+**Rows** (setting ``rows``; :mod:`solvers.exact.row_selection`): None (all rows), ``N`` (a sample of
+``N`` rows drawn with the solve's ``seed``) or ``"A:B"`` (a range). Rows outside keep the bound 0 and
+the result's ``extra`` carries ``rows``, ``sample`` and ``selection`` (the label that says a total over a
+selection is not the layer's bound).
+
+Settings: ``newton_steps`` (default 30), ``relaxation``, ``dnn_steps``, ``dnn_pairs``, ``rows``, ``device``
+(torch device of the per-row algebra, default CPU; on CUDA the rows run one after the other in this process
+and ``workers`` is ignored: every row process would start a CUDA context of its own for one small row at a
+time), plus the common exact settings (``row_time_limit``, ``workers``, ``threads``, ``reduce``, ``progress``;
+``gap_tol`` is unused). The bound does not depend on the device beyond float64 rounding.
 """
 
 from __future__ import annotations
@@ -48,20 +61,39 @@ import numpy as np
 import torch
 
 from solvers.device import pick_device
+from solvers.exact.dnn_bound import dnn_bound
 from solvers.exact.row_pool import exact_settings, solve_rows, solver_threads
+from solvers.exact.row_selection import select_rows
 from solvers.exact.rows import RowOutcome, RowQP, diagonal_start
 from solvers.exact.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
-from solvers.registration import register_solver
+from solvers.registration import WarmStart, register_solver, warm_row_objectives
+from solvers.result import make_result
 
 DEFAULT_NEWTON_STEPS = 30
 START_WEIGHTS = (1.0, 3.0)
 """Barrier start weights ``t₀ = weight · f₀/dim``, one ascent each; the row keeps the best bound."""
 EXTRA_WEIGHTS, WEAK = (10.0, 30.0), 0.5
 """Further start weights, tried only while the best bound is below ``WEAK · f₀``."""
+RELAXATIONS = ("shor", "dnn")
+DEFAULT_DNN_STEPS, DEFAULT_DNN_PAIRS = 100, 1.0
+"""Newton steps of the doubly-nonnegative stage and its active pairs per column (``relaxation="dnn"``)."""
+DNN_T_RESTART, DNN_T_MIN = 10.0, 1e-7
+"""The DNN stage starts at ``DNN_T_RESTART ×`` the Shor ascent's final barrier weight and stops once
+``t·(dim + pairs) < DNN_T_MIN · |h|`` (measured choices: docs/results/2026-12-07-dnn-bound.md)."""
 
 
 def shor_row_bound(row: RowQP, time_limit: float | None, newton_steps: int, device: str = "cpu") -> float:
     """Certified Shor bound of one normalised row after at most ``newton_steps`` Newton steps (0 if none)."""
+    return row_bound(row, time_limit, newton_steps, device, relaxation="shor")
+
+
+def row_bound(row: RowQP, time_limit: float | None, newton_steps: int, device: str = "cpu",
+              relaxation: str = "shor", dnn_steps: int = DEFAULT_DNN_STEPS,
+              dnn_pairs: float = DEFAULT_DNN_PAIRS) -> float:
+    """Certified bound of one normalised row (0 if none): the Shor ascent of the module docstring and,
+    for ``relaxation="dnn"``, then at most ``dnn_steps`` Newton steps of the doubly-nonnegative ascent
+    (:mod:`solvers.exact.dnn_bound`, at most ``dnn_pairs · m`` active pair inequalities) from the best
+    Shor point; the row keeps the larger certified bound, so ``dnn`` is never below ``shor``."""
     dev = torch.device(device)
     q = torch.from_numpy(row.q).to(dev)
     groups = [torch.from_numpy(np.asarray(g, dtype=np.int64)).to(dev) for g in row.groups]
@@ -89,7 +121,7 @@ def shor_row_bound(row: RowQP, time_limit: float | None, newton_steps: int, devi
     deadline = None if time_limit is None else time.perf_counter() + float(time_limit)
     start = row.warm if row.warm is not None else diagonal_start(row)
     base = max(row.value(start), 1e-12) / max(q.shape[0] - len(groups), 1)
-    f0, best = row.value(start), -math.inf
+    f0, best, best_out = row.value(start), -math.inf, None
     for i, weight in enumerate(START_WEIGHTS + EXTRA_WEIGHTS):
         if deadline is not None and time.perf_counter() >= deadline and math.isfinite(best):
             break
@@ -97,7 +129,14 @@ def shor_row_bound(row: RowQP, time_limit: float | None, newton_steps: int, devi
             break
         u = initial_multipliers(q, GroupBasis(q.shape[0], groups))
         out = sdp_bound(q, lin, groups, counts, u, weight * base, max_iterations=newton_steps, deadline=deadline)
-        best = max(best, out.bound)
+        if out.bound > best:
+            best, best_out = out.bound, out
+    if relaxation == "dnn" and best_out is not None and dnn_steps > 0 and q.shape[0] > 2 \
+            and not (deadline is not None and time.perf_counter() >= deadline):
+        dnn = dnn_bound(q, lin, groups, counts, best_out.u, DNN_T_RESTART * best_out.t,
+                        max_pairs=max(1, int(dnn_pairs * q.shape[0])), max_iterations=dnn_steps, deadline=deadline,
+                        t_min=DNN_T_MIN)
+        best = max(best, dnn.bound)
     return best + const if math.isfinite(best) else 0.0
 
 
@@ -112,27 +151,61 @@ def bound_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome
     """Row solver for :func:`solvers.exact.row_pool.solve_rows`: a bound, no mask (the start is kept)."""
     t0 = time.perf_counter()
     with solver_threads(options["threads"]):
-        bound = shor_row_bound(row, time_limit, int(options["newton_steps"]), str(options["device"]))
+        bound = row_bound(row, time_limit, int(options["newton_steps"]), str(options["device"]),
+                          str(options["relaxation"]), int(options["dnn_steps"]), float(options["dnn_pairs"]))
     timed_out = time_limit is not None and time.perf_counter() - t0 >= float(time_limit)
     return RowOutcome(None, max(0.0, bound), timed_out=timed_out, solve_seconds=time.perf_counter() - t0)
 
 
-@register_solver("bound", "exact", "certified per-row Shor lower bounds under a Newton budget; keeps the start's mask",
-                 uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
+@register_solver("bound", "exact", "certified per-row Shor or doubly-nonnegative lower bounds under a Newton budget; "
+                 "keeps the start's mask", uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
 def solve_bound(problem, warm_start, time_limit, seed, **settings):
-    """Settings: ``newton_steps`` (default 30), ``device`` (default "cpu"), plus the common exact
-    settings. Deterministic; ``seed`` is unused. See the module docstring."""
-    opts = exact_settings(settings, {"newton_steps": DEFAULT_NEWTON_STEPS, "device": "cpu"})
-    if not isinstance(opts["newton_steps"], int) or opts["newton_steps"] < 0:
-        raise ValueError(f"newton_steps must be a non-negative integer, got {opts['newton_steps']!r}")
+    """Settings: ``newton_steps`` (default 30), ``relaxation`` (``"shor"`` default, or ``"dnn"``),
+    ``dnn_steps`` (default 200), ``dnn_pairs`` (default 1.0), ``rows`` (None = all; ``N`` = a sample
+    of N rows drawn with ``seed``; ``"A:B"`` = a range, :mod:`solvers.exact.row_selection`), ``device``
+    (default "cpu"), plus the common exact settings. Rows outside ``rows`` keep the bound 0; the
+    result's ``extra`` names the selection (``rows``, ``sample``, ``selection``). Deterministic given
+    ``seed``. See the module docstring."""
+    own = {"newton_steps": DEFAULT_NEWTON_STEPS, "device": "cpu", "relaxation": "shor", "dnn_steps": DEFAULT_DNN_STEPS,
+           "dnn_pairs": DEFAULT_DNN_PAIRS, "rows": None}
+    opts = exact_settings(settings, own)
+    for key in ("newton_steps", "dnn_steps"):
+        if isinstance(opts[key], bool) or not isinstance(opts[key], int) or opts[key] < 0:
+            raise ValueError(f"{key} must be a non-negative integer, got {opts[key]!r}")
+    if opts["relaxation"] not in RELAXATIONS:
+        raise ValueError(f"relaxation must be one of {', '.join(RELAXATIONS)}, got {opts['relaxation']!r}")
+    pairs = opts["dnn_pairs"]
+    if isinstance(pairs, bool) or not isinstance(pairs, (int, float)) or not 0 < pairs < math.inf:
+        raise ValueError(f"dnn_pairs must be a positive number (active pairs per column), got {pairs!r}")
+    selection = select_rows(opts["rows"], problem.d_out, int(seed or 0))
     device = pick_device(opts["device"])
     opts["device"] = str(device)
     if device.type == "cuda":
         opts["workers"] = 1
+    n_rows = len(selection.rows)
     if opts["row_time_limit"] is None and time_limit is not None:
         # an even share of the instance's time per row, so late rows are not starved
-        opts["row_time_limit"] = float(time_limit) * min(opts["workers"], problem.d_out) / problem.d_out
-    return solve_rows(problem, warm_start, "bound", bound_row, time_limit, opts)
+        opts["row_time_limit"] = float(time_limit) * min(opts["workers"], n_rows) / n_rows
+    described = {"rows": selection.rows.tolist(), "sample": selection.sample, "selection": selection.label}
+    if selection.everything:
+        result = solve_rows(problem, warm_start, "bound", bound_row, time_limit, opts)
+        result.extra.update(described)
+        return result
+    if warm_start is None:
+        raise ValueError("a row selection needs a start mask (warm start)")
+    sub = problem.crop(selection.rows, torch.arange(problem.d_in))
+    rows_loss = warm_row_objectives(problem, warm_start)[selection.rows]
+    sub_start = WarmStart(warm_start.mask[selection.rows], warm_start.label, float(rows_loss.sum()), rows_loss)
+    part = solve_rows(sub, sub_start, "bound", bound_row, time_limit, opts)
+    bounds = torch.zeros(problem.d_out, dtype=torch.float64)
+    bounds[selection.rows] = part.row_lower_bounds
+    result = make_result(problem, warm_start.mask, "bound", part.status, build_seconds=part.build_seconds,
+                         solve_seconds=part.solve_seconds, message=part.message, extra={**part.extra, **described})
+    result.row_lower_bounds = torch.minimum(bounds, result.row_objectives)
+    result.lower_bound = float(result.row_lower_bounds.sum())
+    result.settings = dict(part.settings)
+    result.trace = list(part.trace)
+    return result
 
 
 def certified_gap(objective: float, lower_bound: float) -> float:

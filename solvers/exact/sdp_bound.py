@@ -201,7 +201,7 @@ def linear_min(grad: torch.Tensor, groups: list[torch.Tensor], counts: list[int]
     return total
 
 
-class _Barrier:
+class Barrier:
     """Closed forms of h, its minimiser and the barrier for one node (see the module docstring)."""
 
     def __init__(self, q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], counts: list[int]):
@@ -237,6 +237,22 @@ class _Barrier:
         return bound - rounding_margin(self.q.shape[0], chol)
 
 
+def newton_direction(basis: GroupBasis, cur: tuple, t: float):
+    """Newton step of ``φ_t`` in ``u`` at an evaluated point ``cur`` (:meth:`Barrier.evaluate`):
+    ``(step, decrement, K)`` with ``K = N B⁻¹ Nᵀ``, or None when the Hessian does not factor."""
+    z, chol = cur[2], cur[3]
+    kmat = basis.sandwich(torch.cholesky_inverse(chol))
+    grad = z - z * z - t * torch.diagonal(kmat)
+    s = 1.0 - 2.0 * z
+    hess = torch.addr(kmat, s, s, beta=t, alpha=0.5).mul_(kmat)          # ½ D_s K D_s + t K∘K
+    torch.diagonal(hess).add_(1e-12 * (torch.diagonal(hess).mean() + 1e-30))  # a tiny ridge
+    hc, info = torch.linalg.cholesky_ex(hess)
+    if info.item() != 0:
+        return None
+    step = solve_with_factor(hc, grad)
+    return step, (grad @ step).item(), kmat
+
+
 def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], counts: list[int], u: torch.Tensor,
               t: float, target: float = math.inf, t_min: float = 1e-9, max_iterations: int = 400,
               deadline: float | None = None) -> NodeBound:
@@ -249,7 +265,7 @@ def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
     once ``time.perf_counter()`` passes ``deadline``. The bound is certified in every case.
     Every group must have ``0 < k_g < |g|`` (the caller fixes the others).
     """
-    bar = _Barrier(q, c, groups, counts)
+    bar = Barrier(q, c, groups, counts)
     cur = bar.evaluate(u, t)
     if cur is None:
         raise ValueError("sdp_bound needs a start with B(u) positive definite")
@@ -267,17 +283,11 @@ def sdp_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor], coun
         for _ in range(NEWTON_PER_T):
             if its >= max_iterations or (deadline is not None and time.perf_counter() > deadline):
                 return result(False)
-            phi, h, z, chol, _ = cur
-            kmat = bar.basis.sandwich(torch.cholesky_inverse(chol))
-            grad = z - z * z - t * torch.diagonal(kmat)
-            s = 1.0 - 2.0 * z
-            hess = torch.addr(kmat, s, s, beta=t, alpha=0.5).mul_(kmat)          # ½ D_s K D_s + t K∘K
-            torch.diagonal(hess).add_(1e-12 * (torch.diagonal(hess).mean() + 1e-30))  # a tiny ridge
-            hc, info = torch.linalg.cholesky_ex(hess)
-            if info.item() != 0:
+            phi = cur[0]
+            direction = newton_direction(bar.basis, cur, t)
+            if direction is None:
                 break
-            step = solve_with_factor(hc, grad)
-            decrement = (grad @ step).item()
+            step, decrement, _ = direction
             its += 1
             alpha, new = 1.0, None
             while alpha > 1e-10:

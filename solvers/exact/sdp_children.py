@@ -17,7 +17,7 @@ the Schur complement ``K − K_{:,J} K_JJ⁻¹ K_{J,:}`` (:func:`conditioned`). 
 bound reaches the pruning target need not be opened (:mod:`solvers.exact.sdpbb_fixing`).
 
 The closed form only screens. A bound that closes a child is certified like the
-node's own bound (:meth:`solvers.exact.sdp_bound._Barrier.certified`): the
+node's own bound (:meth:`solvers.exact.sdp_bound.Barrier.certified`): the
 Frank–Wolfe minorant ``f_u(z') + min_w ∇f_u(z')ᵀ(w − z')`` at the child's computed
 minimiser ``z'`` over the child's box and group sums, minus the same rounding margin.
 At the exact minimiser the linear term vanishes, so the certified value is the closed

@@ -62,3 +62,44 @@ def test_device_is_reported_and_cuda_without_cuda_is_one_line(cli, files):
         proc = cli("bound", inst, "--device", "cuda")
         assert proc.returncode == 2 and "no CUDA device" in proc.stderr and proc.stdout == ""
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_rows_sample_and_range_are_aligned_and_labelled(cli, files):
+    inst, mask = files
+    full = json.loads(cli("bound", inst, "--mask", mask, "--workers", "1", "--json", check=True).stdout)
+    assert full["rows"] == [0, 1, 2, 3] and full["sample"] is False and "selected_lower_bound" not in full
+    part = json.loads(cli("bound", inst, "--mask", mask, "--workers", "1", "--rows", "1:3", "--json", check=True).stdout)
+    assert part["rows"] == [1, 2] and part["sample"] is False and "lower_bound" not in part
+    assert part["row_lower_bounds"] == pytest.approx([full["row_lower_bounds"][i] for i in (1, 2)], rel=1e-9)
+    assert part["selected_lower_bound"] == pytest.approx(sum(part["row_lower_bounds"]), rel=1e-12)
+    assert "rows 1:3 of 4" in part["selection"]
+    sample = json.loads(cli("bound", inst, "--workers", "1", "--rows", "2", "--seed", "5", "--json", check=True).stdout)
+    assert sample["sample"] is True and len(sample["rows"]) == 2 == len(sample["row_lower_bounds"])
+    assert sample["rows"] == sorted(set(sample["rows"])) and "lower_bound" not in sample and "sample of 2" in sample["selection"]
+    again = json.loads(cli("bound", inst, "--workers", "1", "--rows", "2", "--seed", "5", "--json", check=True).stdout)
+    assert again["rows"] == sample["rows"]
+    text = cli("bound", inst, "--workers", "1", "--rows", "2", check=True).stdout
+    assert "not of the layer" in text
+
+
+def test_dnn_relaxation_from_the_cli_is_certified_and_not_below_shor(cli, files):
+    inst, mask = files
+    shor = json.loads(cli("bound", inst, "--mask", mask, "--workers", "1", "--json", check=True).stdout)
+    dnn = json.loads(cli("bound", inst, "--mask", mask, "--workers", "1", "--relaxation", "dnn", "--dnn-steps", "60",
+                         "--json", check=True).stdout)
+    assert dnn["relaxation"] == "dnn" and dnn["dnn_steps"] == 60
+    assert all(d >= s * (1 - 1e-9) for d, s in zip(dnn["row_lower_bounds"], shor["row_lower_bounds"]))
+    optimum = solve("sdpbb", load_instance(inst), workers=1)
+    assert all(b <= o * (1 + 1e-9) for b, o in zip(dnn["row_lower_bounds"], optimum.row_objectives.tolist()))
+    assert 0 <= dnn["gap"] <= shor["gap"] * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("argv, needle", [(("--rows", "5:2"), "rows 5:2"), (("--rows", "9"), "rows 9"),
+                                          (("--rows", "0:99"), "rows 0:99"), (("--rows", "x"), "--rows"),
+                                          (("--rows", "0"), "--rows"), (("--relaxation", "rlt"), "--relaxation"),
+                                          (("--dnn-steps", "0"), "--dnn-steps")])
+def test_bad_rows_and_relaxation_are_one_line_errors(cli, files, argv, needle):
+    inst, _ = files
+    proc = cli("bound", inst, "--workers", "1", *argv)
+    assert proc.returncode == 2 and needle in proc.stderr and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("maskbench: error:")
