@@ -271,9 +271,16 @@ def test_two_runners_of_the_same_suite_do_not_duplicate_work(tmp_path, repo_root
     while _owner_pid(db) is None and time.time() < deadline and first.poll() is None:
         time.sleep(0.2)
     assert _owner_pid(db) == first.pid
-    second = _cli_proc(repo_root, ["run", suite, "--store", db, "--workers", "1", "--no-report"])
-    out2, err2 = second.communicate(timeout=600)
-    assert first.poll() is None, "the first runner must still be running when the second one gives up"
+    # Hold the first runner (stopped, still alive) while the second starts: on a loaded machine the second
+    # process's start-up alone once outlasted the first runner's whole suite. A stopped runner's heartbeat
+    # is fresh for STALE_SECONDS (120 s), ample for the second to start, check and give up.
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        second = _cli_proc(repo_root, ["run", suite, "--store", db, "--workers", "1", "--no-report"])
+        out2, err2 = second.communicate(timeout=600)
+        assert first.poll() is None, "the first runner must still be running when the second one gives up"
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     assert second.returncode == 2 and out2 == b""
     assert f"is being executed by pid {first.pid}" in err2.decode() and "Traceback" not in err2.decode()
     _, err1 = first.communicate(timeout=600)
