@@ -48,6 +48,25 @@ def layer_records(problem, args) -> list[dict]:
     return records
 
 
+def collect_records(paths: list[Path], records_of, args, out: Path) -> list[dict]:
+    """``records_of(problem, args)`` for each layer file in turn, each layer's records appended to
+    ``out/records.jsonl`` as soon as they exist (nothing lost on interruption), with progress on stderr."""
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "records.jsonl"
+    records: list[dict] = []
+    t0 = time.perf_counter()
+    for path in paths:
+        problem = load_instance(path)
+        new = records_of(problem, args)
+        with log.open("a") as fh:
+            for r in new:
+                fh.write(json.dumps(r) + "\n")
+        records += new
+        print(f"[{time.perf_counter() - t0:7.0f} s] {problem.metadata.get('layer', path.stem)}", file=sys.stderr,
+              flush=True)
+    return records
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.studies.bound_frontier", description=__doc__.split("\n")[0])
     p.add_argument("layers", nargs="+", help="full-layer instance files (maskbench extract)")
@@ -67,19 +86,7 @@ def main(argv=None) -> int:
         print(f"maskbench: error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = out / "records.jsonl"
-    records: list[dict] = []
-    t0 = time.perf_counter()
-    for path in paths:
-        problem = load_instance(path)
-        new = layer_records(problem, args)
-        with log.open("a") as fh:
-            for r in new:
-                fh.write(json.dumps(r) + "\n")
-        records += new
-        print(f"[{time.perf_counter() - t0:7.0f} s] {problem.metadata.get('layer', path.stem)}", file=sys.stderr,
-              flush=True)
+    records = collect_records(paths, layer_records, args, out)
     summary = frontier(pd.DataFrame(records))
     frontier_figure(summary, out / "bound_frontier.png")
     text = "## Certified bound / 1-swap loss (certified gap of 1-swap, median seconds per row)\n\n" + \

@@ -15,9 +15,7 @@ record is appended to ``records.jsonl`` in ``--out`` as soon as it is computed; 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -25,8 +23,9 @@ import torch
 
 from bench.errors import InstanceFileError
 from bench.paths import full_layer_files
+from bench.studies.bound_frontier import collect_records
 from reports.bound_frontier import relaxation_figure, relaxation_summary, relaxation_table
-from solvers import load_instance, solve
+from solvers import solve
 from solvers.exact.row_selection import sample_rows
 
 
@@ -67,18 +66,7 @@ def main(argv=None) -> int:
         print(f"maskbench: error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = out / "records.jsonl"
-    records: list[dict] = []
-    t0 = time.perf_counter()
-    for path in paths:
-        problem = load_instance(path)
-        new = layer_records(problem, args)
-        with log.open("a") as fh:
-            for r in new:
-                fh.write(json.dumps(r) + "\n")
-        records += new
-        print(f"[{time.perf_counter() - t0:7.0f} s] {problem.metadata.get('layer', path.stem)}", file=sys.stderr, flush=True)
+    records = collect_records(paths, layer_records, args, out)
     summary = relaxation_summary(pd.DataFrame(records))
     relaxation_figure(summary, out / "dnn_frontier.png")
     text = "## Certified bound / 1-swap loss by relaxation (certified gap of 1-swap, median seconds per row)\n\n" + \
