@@ -39,12 +39,18 @@ def frontier(frame: pd.DataFrame) -> pd.DataFrame:
 def frontier_table(summary: pd.DataFrame) -> str:
     """Markdown: one row per layer type, one cell per budget ``bound/1-swap (certified gap, s per row)``."""
     budgets = sorted(summary["newton_steps"].unique())
-    lines = ["| layer type | rows | " + " | ".join(f"{b} Newton steps" for b in budgets) + " |",
-             "|---|---|" + "---|" * len(budgets)]
+    return _layer_table(summary, [(f"{b} Newton steps", lambda part, b=b: part["newton_steps"] == b) for b in budgets])
+
+
+def _layer_table(summary: pd.DataFrame, columns) -> str:
+    """Markdown: one row per layer type; per column ``(header, select)`` the first summary row that
+    ``select(part)`` keeps, as ``bound/1-swap (certified gap, s per row)``, or ``—`` when none."""
+    lines = ["| layer type | rows | " + " | ".join(header for header, _ in columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
     for layer_type, part in summary.groupby("layer_type", sort=True):
         cells = []
-        for b in budgets:
-            hit = part[part["newton_steps"] == b]
+        for _, select in columns:
+            hit = part[select(part)]
             if hit.empty:
                 cells.append("—")
                 continue
@@ -102,19 +108,9 @@ def relaxation_table(summary: pd.DataFrame) -> str:
     """Markdown: one row per layer type, one cell per relaxation and budget
     ``bound/1-swap (certified gap, median s per row)``."""
     budgets = sorted({(r.relaxation != "shor", r.dnn_steps, r.relaxation) for r in summary.itertuples()})
-    lines = ["| layer type | rows | " + " | ".join(_budget_label(rel, steps) for _, steps, rel in budgets) + " |",
-             "|---|---|" + "---|" * len(budgets)]
-    for layer_type, part in summary.groupby("layer_type", sort=True):
-        cells = []
-        for _, steps, rel in budgets:
-            hit = part[(part["relaxation"] == rel) & (part["dnn_steps"] == steps)]
-            if hit.empty:
-                cells.append("—")
-                continue
-            r = hit.iloc[0]
-            cells.append(f"{r.bound_over_swap:.3f} ({r.certified_pct:.0f} %, {r.median_seconds:.1f} s)")
-        lines.append(f"| {layer_type} | {int(part['rows'].max())} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return _layer_table(summary, [
+        (_budget_label(rel, steps), lambda part, rel=rel, steps=steps: (part["relaxation"] == rel) & (part["dnn_steps"] == steps))
+        for _, steps, rel in budgets])
 
 
 def relaxation_figure(summary: pd.DataFrame, path: Path) -> Path | None:
