@@ -54,9 +54,7 @@ def consume_into_problem(acc: GramAccumulator, weight: torch.Tensor, pattern: Pa
     mean, var = acc.mean.cpu(), acc.var.cpu()
     gram = mirror_upper_in_place(acc.upper).cpu()
     acc.upper = None  # spent: its storage is the problem's G now
-    factor = torch.cat(acc.kept).cpu() if acc.kept else None  # the tokens, while few: masks verified through them
-    if factor is not None and factor.dtype not in (torch.float32, torch.float64):
-        factor = factor.to(torch.float32)  # float16 / bfloat16 → float32 is exact
+    factor = acc.token_factor()  # the tokens, while few: masks verified through them
     meta = dict(metadata or {})
     meta.setdefault("tokens", str(acc.tokens))
     weight = weight.to(torch.float32) if weight.dtype not in (torch.float32, torch.float64) else weight

@@ -326,6 +326,14 @@ class GramAccumulator:
         m = self.mean
         return (torch.diagonal(self.upper) / max(self.tokens, 1) - m * m).clamp_min(0.0)
 
+    def token_factor(self) -> torch.Tensor | None:
+        """The kept tokens as ``X`` [tokens, d_in] on the CPU (``G = XᵀX``), float16 / bfloat16 cast to
+        float32 (exact); ``None`` once too many tokens arrived."""
+        factor = torch.cat(self.kept).cpu() if self.kept else None
+        if factor is not None and factor.dtype not in (torch.float32, torch.float64):
+            factor = factor.to(torch.float32)
+        return factor
+
     def problem(self, weight, pattern: Pattern, metadata: dict | None = None, **kwargs) -> MaskProblem:
         if self.tokens == 0:
             raise ProblemError("GramAccumulator saw no tokens")
@@ -333,9 +341,7 @@ class GramAccumulator:
         meta = dict(metadata or {})
         meta.setdefault("tokens", str(self.tokens))
         validate = kwargs.pop("validate", True)
-        factor = torch.cat(self.kept).cpu() if self.kept else None
-        if factor is not None and factor.dtype not in (torch.float32, torch.float64):
-            factor = factor.to(torch.float32)  # float16 / bfloat16 → float32 is exact
+        factor = self.token_factor()
         problem = MaskProblem(as_tensor(weight, "weight"), g, pattern, self.mean.cpu(), self.var.cpu(),
                               meta, validate=False, gram_factor=factor, **kwargs)
         if validate:
