@@ -30,16 +30,16 @@ whole-model run (``maskbench prune --solver sparsegpt --set update_weights=true`
 into the model instead of only zeroing the pruned weights — SparseGPT as published (but
 row-balanced, see above).
 
-**Peak memory** (all float64): up to three ``d_in × d_in`` matrices while ``U`` is formed (``H``
-→ its Cholesky factor → ``H⁻¹`` → ``U``, each freed once the next exists; ``cholesky_inverse``
-needs the factor and its output at once, plus workspace), then ``U`` alone; the working
+**Peak memory** (all float64): one ``d_in × d_in`` matrix on the CPU (``H``, overwritten in place by
+``U``: :func:`inverse_cholesky_upper_`; three at once on CUDA while ``U`` is formed); the working
 ``W``/``ŵ`` (``8·d_out·d_in``) plus the mask; block buffers ``3 · 8·d_out·128`` and the lazy
-update's temporary ``8·d_out·UPDATE_COLUMNS``: about ``24·d_in² + 9·d_out·d_in`` bytes beyond the
-problem, 3.3 GB at 4096 × 11008 (measured: 3.1 GB, ``bench/studies/solver_memory.py``).
+update's temporary ``8·d_out·UPDATE_COLUMNS``: about ``8·d_in² + 9·d_out·d_in`` bytes beyond the
+problem on the CPU, 1.4 GB at 4096 × 11008 (``24·d_in² + 9·d_out·d_in`` = 3.3 GB on CUDA).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from solvers.objective import problem_residual_objectives
@@ -60,6 +60,37 @@ def _lowest(scores: torch.Tensor, count: int) -> torch.Tensor:
     return keep
 
 
+def inverse_cholesky_upper_(h: torch.Tensor) -> torch.Tensor:
+    """Overwrite the symmetric positive definite float64 ``h`` with ``U``, upper, ``UᵀU = h⁻¹``; return it.
+
+    The released code's chain ``cholesky(cholesky_inverse(cholesky(H)), upper=True)``. On the CPU it
+    runs in place through LAPACK (``dpotrf`` → ``dpotri`` → ``dpotrf``, SciPy's wrappers with
+    ``overwrite_a``): one ``d × d`` matrix in all, instead of three while ``U`` is formed (torch's
+    functions allocate their outputs; 2.9 GB against 0.97 GB at d = 11008). The row-major ``h``
+    is handed to LAPACK as the column-major ``hᵀ`` (the same matrix, ``h`` being symmetric), so the
+    lower factor LAPACK writes there is ``Uᵀ`` in column-major order, i.e. ``U`` in ``h``'s upper
+    triangle. Elsewhere (CUDA) torch's chain, three matrices at the peak.
+    """
+    if h.device.type != "cpu":
+        lower = torch.linalg.cholesky(h)
+        inverse = torch.cholesky_inverse(lower)
+        del lower
+        return torch.linalg.cholesky(inverse, upper=True)
+    from scipy.linalg import lapack
+
+    column_major = h.numpy().T
+    for step, routine in (("Cholesky of H", lapack.dpotrf), ("inverse of H", lapack.dpotri),
+                          ("Cholesky of H⁻¹", lapack.dpotrf)):
+        options = {"overwrite_c": 1} if routine is lapack.dpotri else {"overwrite_a": 1, "clean": 0}
+        out, info = routine(column_major, lower=1, **options)
+        if info != 0:
+            raise ValueError(f"sparsegpt: the damped Hessian is not positive definite ({step}: LAPACK info {info}); "
+                             "raise percdamp")
+        if not np.shares_memory(out, column_major):  # a copy would leave h unchanged: never silently
+            raise RuntimeError(f"sparsegpt: LAPACK did not work in place ({step})")
+    return h.triu_()
+
+
 def sparsegpt_mask(weight: torch.Tensor, gram: torch.Tensor, pattern, blocksize: int = 128,
                    percdamp: float = 0.01, joint_threshold: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(keep-mask, updated pruned weights ŵ)``, all arithmetic in float64.
@@ -75,13 +106,8 @@ def sparsegpt_mask(weight: torch.Tensor, gram: torch.Tensor, pattern, blocksize:
     dead = torch.diagonal(h) == 0
     h[dead, dead] = 1.0
     w[:, dead] = 0.0
-    h += percdamp * torch.diagonal(h).mean() * torch.eye(d, dtype=torch.float64)
-    lower = torch.linalg.cholesky(h)
-    del h
-    hinv = torch.cholesky_inverse(lower)
-    del lower
-    u = torch.linalg.cholesky(hinv, upper=True)
-    del hinv
+    torch.diagonal(h).add_(percdamp * torch.diagonal(h).mean())
+    u = inverse_cholesky_upper_(h)
     if isinstance(pattern, NM):
         blocksize = max(pattern.m, (blocksize // pattern.m) * pattern.m)
     keep = torch.ones(d_out, d, dtype=torch.bool)

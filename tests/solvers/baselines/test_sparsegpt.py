@@ -25,3 +25,23 @@ def test_sparsegpt_row_balanced_across_blocks_and_dead_inputs():
     assert ((~result.mask).sum(1) == problem.pruned_per_row).all()
     dead = torch.diagonal(problem.gram) == 0
     assert (~result.mask[:, dead]).all()  # zero-cost prunes are taken first
+
+
+def test_inverse_cholesky_in_place_matches_the_released_chain():
+    """LAPACK in place gives the released ``cholesky(cholesky_inverse(cholesky(H)), upper=True)``, in ``h``."""
+    import pytest
+
+    from solvers.baselines.sparsegpt import inverse_cholesky_upper_
+
+    x = torch.randn(200, 150, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    h = x.T @ x + 0.1 * torch.eye(150, dtype=torch.float64)
+    released = torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True)
+    work = h.clone()
+    u = inverse_cholesky_upper_(work)
+    assert u.data_ptr() == work.data_ptr()  # no second matrix
+    torch.testing.assert_close(u, released, rtol=1e-9, atol=1e-12)
+    assert torch.equal(u, torch.triu(u))
+    torch.testing.assert_close(u.T @ u, torch.linalg.inv(h), rtol=1e-8, atol=1e-10)
+    singular = torch.zeros(4, 4, dtype=torch.float64)
+    with pytest.raises(ValueError, match="not positive definite"):
+        inverse_cholesky_upper_(singular)
