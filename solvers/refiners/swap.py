@@ -25,14 +25,16 @@ where CUDA is present. Measured on an H200 (``bench/studies/device_check.sh``, d
 objectives to the CPU's on real layers; no faster than 2 CPU cores on 576 × 576 layers, where a
 sweep is launch-bound.
 
-Peak memory (bytes beyond the problem; ``n = d_out·d_in``): the search's copy of ``G`` in
-``dtype`` (float32: ``4·d_in²``; none for float64 when ``G`` is already float64 on the device) and
-``ρ``; the row state (``w, c, s², q, s`` in ``dtype``, the keep-mask, the C++ column order, the
-refresh's residual: ``≈ 33·n`` in float32, ``≈ 61·n`` in float64) and the search's temporaries,
-capped by ``memory_budget_mb`` (512 MB). The float64 certification builds its own state while
-the float32 copy of ``G`` is still held: peak ``≈ 4·d_in² + 61·n + budget`` — about 3.7 GB at
-4096 × 11008 (measured in ``bench/studies/solver_memory.py``, ``docs/scale-solvers.md``). No
-tensor has more than ``d_in²`` or ``d_out·d_in`` entries.
+Peak memory (bytes beyond the problem; ``n = d_out·d_in``, ``b`` = bytes of ``dtype``): the search's
+copy of ``G`` in ``dtype`` (float32: ``4·d_in²``; none for float64 when ``G`` is already float64 on
+the device) and ``ρ``; the row state and the refresh's residual (``c = G r`` is recomputed in place).
+With the fused C++ kernel (per-row patterns on the CPU) the state is ``w, c, s`` in ``dtype``, the
+keep-mask and the int32 column order: ``(4·b + 5)·n`` with the residual, ``21·n`` in float32, ``37·n``
+in float64; the torch search also keeps ``s², q`` and its bins (``≈ 33·n`` / ``≈ 61·n``). The float64
+certification starts after the float32 copy of ``G`` is freed, so the peak is
+``max(4·d_in² + 21·n, 37·n)`` plus the search's temporaries, capped by ``memory_budget_mb`` (512 MB):
+about 1.7 GB at 4096 × 11008 (measured in ``bench/studies/solver_memory.py``, ``docs/scale-solvers.md``).
+No tensor has more than ``d_in²`` or ``d_out·d_in`` entries.
 
 Trace: ``result.trace[t] = (seconds since the solve started, total objective after
 iteration t)`` with t = 0 the warm start. The per-iteration objective is the search's
@@ -138,7 +140,9 @@ def run_swaps(problem: MaskProblem, keep: torch.Tensor, rows: torch.Tensor, gd: 
     ``order``: the C++ kernel's column order of these rows from an earlier run (see
     :func:`~solvers.refiners.swap_search.init_state`). Returns ``(iterations, status, order)``.
     """
-    st = init_state(gd, problem.weight[rows], keep[rows], rows, t_bins, backend, order)
+    every_row = rows.numel() == problem.d_out and bool((rows == torch.arange(problem.d_out)).all())  # no copy of W
+    st = init_state(gd, problem.weight if every_row else problem.weight[rows], keep[rows], rows, t_bins, backend,
+                    order)
     loss_all[rows] = st.loss.cpu()
     status, it = FEASIBLE, 0
     active = torch.arange(st.n) if st.order is not None else None
@@ -239,6 +243,7 @@ def solve_swap(problem: MaskProblem, warm_start, time_limit, seed, max_iters: in
     search_iters, certify_iters = iters, 0
     last_run_float64 = dtype == "float64"
     if certify and status == FEASIBLE and dtype != "float64":
+        del gd  # the float32 copy of G (4·d_in²) is not needed by the certification
         gd64 = gram_data(problem.gram, torch.float64, dev, m, rho)
         certify_iters, status, _ = run_swaps(problem, keep, all_rows, gd64, max_iters=max(1, cap - iters),
                                              order=order, **common)
