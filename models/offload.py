@@ -1,16 +1,18 @@
 """Block-wise execution: the model stays on the CPU, one decoder block at a time computes on the device.
 
 This is how SparseGPT and Wanda prune 65B/70B models on one GPU. The model is stored on the CPU in
-its storage precision (:mod:`models.precision`). For a block's statistics, solve and propagation the
-block is **materialised** on the compute device in the compute precision (:func:`materialised`), and
-its (masked) weights are written back into the CPU tensors afterwards; the embeddings, final norm
-and head (the model minus its blocks) are materialised the same way for the calibration capture and
-for the logits of the perplexity evaluation. Peak memory:
+its storage precision (:mod:`models.precision`). For a block's statistics, and again for its
+propagation, the block is **materialised** on the compute device in the compute precision
+(:func:`materialised`); in between, while its layers are solved, it is back as stored and the masks
+(or new weights) are written straight into the stored tensors. The embeddings, final norm and head
+(the model minus its blocks) are materialised the same way for the calibration capture and for the
+logits of the perplexity evaluation. Peak memory:
 
     model (storage precision, CPU)
-    + one block in the compute precision (device)   -- a 7B Llama block: 202 M parameters
     + the calibration hidden states (device)        -- nsamples · seqlen · hidden · 4 bytes
-    + one block's float64 statistics                -- Σ_layers d_in² · 8 bytes (shared inputs copied)
+    + either one block in the compute precision     -- statistics and propagation; a 7B Llama block: 202 M parameters
+      and one block's float64 statistics            -- Σ_layers d_in² · 8 bytes (shared inputs copied)
+    + or, while a layer is solved, that layer's problem and its solver's memory (no block copy)
 
 and no second copy of the weights. With the device being the CPU this is still the same code path
 (the "move" is then only the precision change, or nothing), which is how the tests check it against

@@ -235,7 +235,7 @@ def prune_model(model: torch.nn.Module, windows: torch.Tensor, settings: PruneSe
         for b in bar:
             before = dict(stages)
             t = time.perf_counter()
-            with _placed_block(blocks[b], placement if offload else None) as on_device:
+            with _placed_block(blocks[b], placement if offload else None):
                 stages["materialise"] += time.perf_counter() - t
                 t = time.perf_counter()
                 with LayerStats(layers[b]) as stats:
@@ -244,16 +244,18 @@ def prune_model(model: torch.nn.Module, windows: torch.Tensor, settings: PruneSe
                         outputs.append(run_block_for_statistics(blocks[b], h, c.calls[b], stats, stop_early))
                         stop_early = settings.propagation == "pruned" and (stop_early or stats.each_layer_called_once)
                 stages["statistics"] += time.perf_counter() - t
-                for layer, mask, new_weights in solve_block(b, stats.acc):
-                    apply_layer(layer, mask, new_weights)
-                del stats
-                if settings.propagation == "pruned":
+            # the solve runs with the block as stored: no working copy is held while the solvers need
+            # their memory (a 7B block is 0.8 GB in float32); masks and weights go into the stored tensors
+            for layer, mask, new_weights in solve_block(b, stats.acc):
+                apply_layer(layer, mask, new_weights)
+            del stats
+            if settings.propagation == "pruned":
+                t = time.perf_counter()
+                with _placed_block(blocks[b], placement if offload else None):  # the pruned block, materialised again
+                    stages["materialise"] += time.perf_counter() - t
                     t = time.perf_counter()
                     outputs = [run_block(blocks[b], h, c.calls[b]) for h, c in zip(hidden, calls)]
                     stages["propagate"] += time.perf_counter() - t
-                t = time.perf_counter()
-            if on_device:
-                stages["materialise"] += time.perf_counter() - t  # the write-back of the masked weights
             hidden = outputs
             block_seconds.append({k: stages[k] - before[k] for k in stages})
     else:
@@ -285,9 +287,13 @@ def _placed_for_capture(model: torch.nn.Module, blocks, placement: Placement | N
 
 @contextlib.contextmanager
 def _placed_block(block: torch.nn.Module, placement: Placement | None):
-    """Block ``b`` on the compute device for its work, masked weights written back (yields whether it moved)."""
+    """Block ``b`` on the compute device in the compute precision, for its statistics or its propagation.
+
+    Nothing is written back: between the two the block is back as stored, and the solve writes its
+    masks (or new weights, cast once from float64 to the storage precision) into the stored tensors,
+    so the propagation computes with exactly the weights the model keeps."""
     if placement is None:
-        yield False
+        yield
         return
-    with materialised(block, placement.device, placement.compute_dtype, write_back=True):
-        yield True
+    with materialised(block, placement.device, placement.compute_dtype):
+        yield

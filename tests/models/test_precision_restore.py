@@ -130,3 +130,29 @@ def test_extract_block_wise_from_half_storage_matches_float32(tmp_path):
     assert torch.equal(a.weight, b.weight)
     assert torch.allclose(a.gram, b.gram, rtol=1e-6, atol=1e-9 * float(b.gram.abs().max()))
     assert all(p.dtype == torch.float16 for p in half.parameters())
+
+
+def test_block_wise_solve_holds_no_working_copy_and_matches_float32(monkeypatch):
+    """Block-wise from float16 storage: while a layer is solved its block is back as stored (float16, no
+    float32 working copy held), and the masks equal those of the float32 model with the same weights."""
+    import models.sequential as sequential
+    from models.offload import Placement
+
+    seen = []
+    real = sequential.solve_layer
+
+    def recording(layer, *args, **kwargs):
+        seen.append(layer.module.weight.dtype)
+        return real(layer, *args, **kwargs)
+
+    windows = make_random_windows(2, 16)
+    half = make_tiny_model("llama").to(torch.float16)
+    reference = make_tiny_model("llama").to(torch.float16).to(torch.float32)
+    monkeypatch.setattr(sequential, "solve_layer", recording)
+    prune_model(half, windows, PruneSettings("wanda", 0.5), progress=False,
+                placement=Placement(torch.device("cpu"), torch.float16, torch.float32, True))
+    assert seen and set(seen) == {torch.float16}
+    prune_model(reference, windows, PruneSettings("wanda", 0.5), progress=False)
+    for name, p in half.named_parameters():
+        if name.endswith("proj.weight"):
+            assert torch.equal(p == 0, reference.get_parameter(name) == 0), name
