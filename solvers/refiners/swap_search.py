@@ -123,7 +123,7 @@ def init_state(gd: GramData, weight: torch.Tensor, keep: torch.Tensor, rows: tor
     :func:`best_swaps`.
     """
     dev, dt = gd.gram.device, gd.gram.dtype
-    w = weight.to(device=dev, dtype=dt)
+    w = weight.to(device=dev, dtype=dt).contiguous()  # the C++ kernel needs row-major rows (GPT-2 weights are transposed views)
     keep = keep.to(dev)
     s2 = w * w * gd.diag
     loss = torch.empty(w.shape[0], dtype=torch.float64, device=dev)

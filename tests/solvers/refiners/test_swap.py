@@ -172,3 +172,19 @@ def test_cli_solve_swap(cli, tmp_path):
     cli("generate", "--family", "small", "--d-in", "32", "--d-out", "4", "--seed", "0", "-o", inst, check=True)
     out = cli("solve", inst, "--solver", "wanda+swap", "--json", check=True)
     assert '"status": "feasible"' in out.stdout
+
+
+def test_swap_takes_a_transposed_view_as_weight_and_leaves_it_unchanged():
+    """The state reads ``W`` without copying it when every row is searched; a transposed view (GPT-2's
+    Conv1D layout) is made row-major for the kernel, and ``W`` is never written."""
+    from solvers.synthetic import generate
+
+    base = generate(family="layer", d_in=160, d_out=6, seed=3)
+    view = base.weight.T.contiguous().T
+    assert not view.is_contiguous()
+    strided = MaskProblem(view, base.gram, base.pattern)
+    before = view.clone()
+    a = solvers.solve("wanda+swap", strided)
+    b = solvers.solve("wanda+swap", base)
+    assert torch.equal(view, before) and torch.equal(base.weight, before)
+    assert torch.equal(a.mask, b.mask)
