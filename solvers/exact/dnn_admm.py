@@ -63,7 +63,7 @@ GAMMA = 0.9
 """Dual step factor of the restricted Peaceman–Rachford iteration (Oliveira, Wolkowicz & Xu use 0.9)."""
 BETA_START = 0.15
 """``β₀ = BETA_START · ‖L‖_F / (2m + 1)``."""
-DEFAULT_ITERATIONS, CERTIFY_EVERY = 600, 200
+DEFAULT_ITERATIONS, CERTIFY_EVERY = 1000, 200
 BALANCE_EVERY, BALANCE_RATIO, BALANCE_FACTOR = 20, 5.0, 2.0
 """Every ``BALANCE_EVERY`` iterations ``β`` is multiplied (divided) by ``BALANCE_FACTOR`` when the primal
 residual exceeds (falls below) ``BALANCE_RATIO`` times (a ``1/BALANCE_RATIO`` of) the dual residual."""

@@ -81,7 +81,7 @@ START_WEIGHTS = (1.0, 3.0)
 EXTRA_WEIGHTS, WEAK = (10.0, 30.0), 0.5
 """Further start weights, tried only while the best bound is below ``WEAK · f₀``."""
 RELAXATIONS, DNN_METHODS = ("shor", "dnn"), ("admm", "barrier")
-DEFAULT_DNN_STEPS, DEFAULT_DNN_PAIRS = {"admm": 600, "barrier": 100}, 1.0
+DEFAULT_DNN_STEPS, DEFAULT_DNN_PAIRS = {"admm": 1000, "barrier": 100}, 1.0
 """Budget of the doubly-nonnegative stage (``relaxation="dnn"``) per method: splitting iterations
 (``admm``) or Newton steps (``barrier``); and the barrier method's active pairs per column."""
 DNN_T_RESTART, DNN_T_MIN = 10.0, 1e-7
