@@ -36,7 +36,7 @@ def layer_records(problem, args) -> list[dict]:
     rows = sample_rows(problem.d_out, args.rows, args.seed)
     sub = problem.crop(rows, torch.arange(problem.d_in))
     swap = solve("wanda+swap", sub)
-    runs = [("shor", "shor", 0)] + [("dnn", "barrier", steps) for steps in args.dnn_steps] + \
+    runs = [("shor", "admm", 0)] + [("dnn", "barrier", steps) for steps in args.dnn_steps] + \
         [("dnn-admm", "admm", steps) for steps in args.admm_steps]
     records = []
     for label, method, steps in runs:
