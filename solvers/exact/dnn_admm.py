@@ -38,14 +38,29 @@ there (clipped), any sign on gangster entries, zero at ``(0, 0)``,
 a quadratic in ``z``. Its off-diagonal entries are pair multipliers (``θ = 2 Θ̄_ab`` on the pair
 inequality of the entry) passed through :func:`solvers.exact.dnn_bound.lagrangian`; the rest (box,
 ``Z_ii ≥ 0``, gangster) gives a diagonal ``dq``, a linear ``dc`` and a constant ``dk``, folded in exactly.
-The Shor machinery of :mod:`solvers.exact.sdp_bound` then bounds the resulting quadratic from below
-(Frank–Wolfe certificate with its rounding margin) at ``u = dq − δ`` (``δ`` makes ``Nᵀ(q' − diag u)N``
-positive definite) after a short barrier ascent in ``u``; adding the constant and subtracting the
-rounding margins gives a bound valid for any ``Θ``, converged or not.
+The Shor machinery of :mod:`solvers.exact.sdp_bound` then bounds the resulting quadratic from below at
+``u = dq − δ`` (``δ`` the smallest shift that makes ``B(u) = Nᵀ(q' − diag u)N`` positive definite): the
+Frank–Wolfe minorant over the box and group sums, with its rounding margin, taken at the better of two
+points — the unconstrained minimiser on the affine set (as in :mod:`.sdp_bound`) and the minimiser over
+the box found by accelerated projected gradient (:func:`box_minimiser`). The second matters: an ADMM dual
+leaves ``B(u)`` nearly singular, the unconstrained minimiser runs far out of the box and its minorant
+collapsed (−58 × 1-swap's loss on a full q_proj row where the box point certified 0.79). Adding the
+constant and subtracting the rounding margins gives a bound valid for any ``Θ``, converged or not.
 
 Why: the active-set barrier method of :mod:`.dnn_bound` holds at most ``O(m)`` pairs and pays an
 ``(m + p)``-square Newton system per step, so on full rows it closed only a few per cent of the
 Shor-to-optimum gap; here every pair is in every iteration at the price of one eigendecomposition.
+
+Choices (full 576-column q_proj rows 44 / 163 of SmolLM2 block 3, one thread; bound / 1-swap loss;
+docs/results/2026-12-07-dnn-admm.md): a start from the Shor point (``Λ`` from its multipliers, ``Ŷ`` from
+its barrier primal) instead of the centre — from the centre the dual was still negative after 300
+iterations; float32 iterates from ``m = 128`` (57 ms instead of about 110 ms per iteration at ``m = 576``,
+most of it the eigendecomposition; the certificate is float64); ``β₀ = 0.15 ‖L‖_F/(2m + 1)``: row 163
+after 600 iterations 0.848 (0.4: 0.839, 0.8: 0.833; ``γ = 0.99`` instead of 0.9: 0.845). The dual
+objective is not monotone: on row 163 the certificate rose to 0.856 at 800 iterations, then fell to 0.75
+by 1 600 as the iterates oscillate (a tighter residual balance, ratio 2, made it worse, and so did a
+window average of the dual); so every ``CERTIFY_EVERY`` iterations the dual is certified and the best
+certificate kept.
 """
 
 from __future__ import annotations
@@ -169,7 +184,7 @@ def admm(lifting: Lifting, cost: torch.Tensor, state: AdmmState | None, iteratio
         y0[1:, 0] = (lifting.w[1:, 0] / lifting.w[0, 0]).to(cost.dtype)
         state = AdmmState(lifting.lift(y0 @ y0.mT), torch.zeros_like(cost),
                           max(float(torch.linalg.norm(cost)) / (2 * m + 1), 1e-6), 0, math.inf, math.inf)
-    y, dual, beta = state.y, state.dual, state.beta
+    y, dual, beta, done = state.y, state.dual, state.beta, state.iterations
     x_old = None
     primal = dual_res = math.inf
     for it in range(iterations):
@@ -183,13 +198,13 @@ def admm(lifting: Lifting, cost: torch.Tensor, state: AdmmState | None, iteratio
         primal = float(torch.linalg.norm(diff))
         dual_res = beta * float(torch.linalg.norm(x - x_old)) if x_old is not None else math.inf
         x_old = x
-        state.iterations += 1
+        done += 1
         if (it + 1) % BALANCE_EVERY == 0 and math.isfinite(dual_res):
             if primal > BALANCE_RATIO * dual_res:
                 beta *= BALANCE_FACTOR
             elif dual_res > BALANCE_RATIO * primal:
                 beta /= BALANCE_FACTOR
-    return AdmmState(y, dual, beta, state.iterations, primal, dual_res)
+    return AdmmState(y, dual, beta, done, primal, dual_res)
 
 
 def lifted_multipliers(theta: torch.Tensor, m: int) -> tuple[PairSet, torch.Tensor, torch.Tensor, float]:
@@ -289,7 +304,7 @@ def shor_start(lifting: Lifting, q: torch.Tensor, c: torch.Tensor, shor: NodeBou
     (projected onto ``P``), ``Λ = Θ − L`` with ``Θ`` the Shor multipliers (gangster entries ``−u/2``, since
     ``f_u(z) = f(z) − Σ u_i (z_i² − z_i)``, and ``Θ_00 = h``): the splitting starts at Shor's value."""
     m = q.shape[0]
-    basis = GroupBasis(m, [g for g in lifting.groups])
+    basis = GroupBasis(m, lifting.groups)
     kmat = basis.sandwich(torch.cholesky_inverse(shor.chol))
     y = torch.empty(m + 1, m + 1, dtype=torch.float64, device=q.device)
     y[0, 0] = 1.0

@@ -11,8 +11,7 @@ import pytest
 import torch
 
 import solvers
-from solvers.exact.dnn_admm import (Lifting, box_minimiser, certify, dnn_admm_bound, lifted_multipliers,
-                                    project_box_groups)
+from solvers.exact.dnn_admm import Lifting, box_minimiser, certify, dnn_admm_bound, lifted_multipliers, project_box_groups
 from solvers.exact.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
 from tests.solvers.conftest import SMALL_CASES
 
