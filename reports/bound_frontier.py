@@ -143,8 +143,8 @@ def relaxation_figure(summary: pd.DataFrame, path: Path) -> Path | None:
     ax.set_ylabel("certified bound / 1-swap loss (sum over rows)")
     budgets = ", ".join(str(b) for b in sorted(summary.loc[summary["relaxation"] == "dnn", "dnn_steps"].unique()))
     admm = ", ".join(str(b) for b in sorted(summary.loc[summary["relaxation"] == "dnn-admm", "dnn_steps"].unique()))
-    title = "Full rows: Shor (open marker)" + (f", the barrier DNN bound at {budgets} Newton steps" if budgets else "") + \
-        (f", the ADMM DNN bound at {admm} iterations" if admm else "")
+    title = "Full rows: Shor (open marker)" + (f", barrier DNN ({budgets} Newton steps)" if budgets else "") + \
+        (f", ADMM DNN ({admm} iterations)" if admm else "")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     fig.legend(loc="outside lower center", ncol=4, frameon=False)

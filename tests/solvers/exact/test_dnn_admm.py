@@ -125,13 +125,13 @@ def test_box_minimiser_certificate_is_below_every_feasible_value(random_node):
 @pytest.mark.parametrize("nm", [False, True])
 def test_admm_bound_is_valid_and_closes_shor_gaps(nm, random_node, brute_node):
     """From the converged Shor point: below the optimum on every node; where Shor leaves a gap, the
-    splitting closes at least 40 % of it on average (measured: see the module docstring of this test file)."""
+    splitting closes at least CLOSED_SHARE of it on average (measured values in the assertion's comment)."""
     closed = []
     for seed in range(8):
         q, c, groups, counts = random_node(seed, 12, nm)
         qt, ct, gt = _tensors(q, c, groups)
         shor = sdp_bound(qt, ct, gt, counts, initial_multipliers(qt, GroupBasis(12, gt)), 1.0)
-        out = dnn_admm_bound(qt, ct, gt, counts, shor, iterations=1500, certify_every=250)
+        out = dnn_admm_bound(qt, ct, gt, counts, shor, iterations=1000, certify_every=250)
         opt = brute_node(q, c, groups, counts)
         scale = max(1.0, abs(opt))
         assert out.bound <= opt + 1e-9 * scale, (seed, out.bound, opt)
