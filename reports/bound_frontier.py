@@ -101,16 +101,23 @@ def relaxation_summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _budget_label(relaxation: str, steps: int) -> str:
-    return "Shor" if relaxation == "shor" else f"DNN {steps} steps"
+    if relaxation == "shor":
+        return "Shor"
+    return f"DNN ADMM {steps} iterations" if relaxation == "dnn-admm" else f"DNN {steps} steps"
 
 
 def relaxation_table(summary: pd.DataFrame) -> str:
     """Markdown: one row per layer type, one cell per relaxation and budget
     ``bound/1-swap (certified gap, median s per row)``."""
-    budgets = sorted({(r.relaxation != "shor", r.dnn_steps, r.relaxation) for r in summary.itertuples()})
+    budgets = sorted({(_order(r.relaxation), r.dnn_steps, r.relaxation) for r in summary.itertuples()})
     return _layer_table(summary, [
         (_budget_label(rel, steps), lambda part, rel=rel, steps=steps: (part["relaxation"] == rel) & (part["dnn_steps"] == steps))
         for _, steps, rel in budgets])
+
+
+def _order(relaxation: str) -> int:
+    """Shor first, then the barrier DNN (``dnn``), then the splitting DNN (``dnn-admm``)."""
+    return {"shor": 0, "dnn": 1}.get(relaxation, 2)
 
 
 def relaxation_figure(summary: pd.DataFrame, path: Path) -> Path | None:
@@ -120,7 +127,7 @@ def relaxation_figure(summary: pd.DataFrame, path: Path) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(8.0, 5.2), layout="constrained")
     for i, (layer_type, part) in enumerate(summary.groupby("layer_type", sort=True)):
-        part = part.assign(order=(part["relaxation"] != "shor").astype(int) * (1 + part["dnn_steps"])).sort_values("order")
+        part = part.assign(order=part["relaxation"].map(_order) * 10**9 + part["dnn_steps"]).sort_values("order")
         line, = ax.plot(part["median_seconds"], part["bound_over_swap"], marker=MARKERS[i % len(MARKERS)],
                         linestyle="-", label=layer_type)
         first = part.iloc[0]
@@ -134,8 +141,11 @@ def relaxation_figure(summary: pd.DataFrame, path: Path) -> Path | None:
     ax.set_xscale("log")
     ax.set_xlabel("median seconds per row (one thread; log axis)")
     ax.set_ylabel("certified bound / 1-swap loss (sum over rows)")
-    budgets = ", ".join(str(b) for b in sorted(summary.loc[summary["relaxation"] != "shor", "dnn_steps"].unique()))
-    ax.set_title(f"Full rows: Shor (open marker), then the DNN bound at {budgets} Newton steps", fontsize=11)
+    budgets = ", ".join(str(b) for b in sorted(summary.loc[summary["relaxation"] == "dnn", "dnn_steps"].unique()))
+    admm = ", ".join(str(b) for b in sorted(summary.loc[summary["relaxation"] == "dnn-admm", "dnn_steps"].unique()))
+    title = "Full rows: Shor (open marker)" + (f", barrier DNN ({budgets} Newton steps)" if budgets else "") + \
+        (f", ADMM DNN ({admm} iterations)" if admm else "")
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     fig.legend(loc="outside lower center", ncol=4, frameon=False)
     atomic_save_figure(fig, path)

@@ -30,9 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--relaxation", choices=("shor", "dnn"), default="shor",
                    help="shor (default): the Shor SDP bound; dnn: then the doubly-nonnegative bound (Shor plus the "
                         "RLT pair inequalities; see solvers/exact/dnn_bound.py), never below shor, slower")
+    p.add_argument("--dnn-method", choices=("admm", "barrier"), default="admm",
+                   help="how the dnn bound is computed: admm (default): a splitting method over all pair inequalities "
+                        "(solvers/exact/dnn_admm.py), its dual certified; barrier: the active-set barrier method "
+                        "(solvers/exact/dnn_bound.py), faster and weaker")
     p.add_argument("--dnn-steps", type=positive_int, default=None,
-                   help="Newton steps of the dnn stage per row (default 100: 15-30 s on a 576-column row, one "
-                        "thread; 400 adds about 0.002 of 1-swap's loss to the bound for 4x the time)")
+                   help="budget of the dnn stage per row: admm iterations (default 1000: about 60 s on a 576-column "
+                        "row, one thread) or barrier Newton steps (default 100: 15-30 s)")
     p.add_argument("--rows", type=row_spec, default=None,
                    help="bound only these rows: N = a sample of N rows drawn with --seed, A:B = rows A..B-1 "
                         "(a sample's or range's total is not the layer's bound)")
@@ -52,6 +56,8 @@ def cmd_bound(args) -> int:
     selection = select_rows(args.rows, problem.d_out, args.seed)  # a bad range: one-line error before any work
     start = load_mask(args.mask)[0] if args.mask else "wanda"
     settings = {"progress": bool(args.progress), "relaxation": args.relaxation}
+    if args.relaxation == "dnn":
+        settings["dnn_method"] = args.dnn_method
     if args.rows is not None:
         settings["rows"] = args.rows
     if args.newton_steps is not None:
@@ -73,6 +79,7 @@ def cmd_bound(args) -> int:
            "d_in": problem.d_in, "pattern": problem.pattern.describe(), "status": result.status,
            "relaxation": args.relaxation, "newton_steps": result.settings.get("newton_steps"),
            "dnn_steps": result.settings.get("dnn_steps") if args.relaxation == "dnn" else None,
+           "dnn_method": args.dnn_method if args.relaxation == "dnn" else None,
            "device": result.settings.get("device")}
     out["lower_bound" if selection.everything else "selected_lower_bound"] = total
     if args.mask:
@@ -84,7 +91,8 @@ def cmd_bound(args) -> int:
         return 0
     where = f"over {problem.d_out} rows" if selection.everything else \
         f"over {selection.label} (bound of these rows only, not of the layer)"
-    steps = f"{out['newton_steps']} Newton steps per row" + (f" + {out['dnn_steps']} dnn steps" if out["dnn_steps"] else "")
+    steps = f"{out['newton_steps']} Newton steps per row" + \
+        (f" + {out['dnn_steps']} dnn {out['dnn_method']} steps" if out["dnn_steps"] else "")
     print(f"lower bound {total:.10g} {where} in {seconds:.2f} s "
           f"({args.relaxation}, {problem.pattern.describe()}, {steps}, {out['device']})")
     cut = result.extra.get("row_status_counts", {}).get("time_limit", 0)

@@ -50,7 +50,7 @@ def full_rows(problem, args) -> list[dict]:
     swap = solve("wanda+swap", sub)
     lns = solve("lns", sub, swap, seed=args.seed)
     bound = solve("bound", sub, swap, newton_steps=args.newton_steps, workers=args.workers, relaxation=args.relaxation,
-                  dnn_steps=args.dnn_steps)
+                  dnn_steps=args.dnn_steps, dnn_method=args.dnn_method)
     seconds = bound.extra.get("row_seconds", [])
     return [{"part": "full", "layer": problem.metadata.get("layer", "?"),
              "layer_type": problem.metadata.get("layer_type", "?"), "block": problem.metadata.get("block", "?"),
@@ -105,8 +105,12 @@ def main(argv=None) -> int:
     p.add_argument("--rows", type=int, default=8, help="full rows per layer (default 8)")
     p.add_argument("--newton-steps", type=int, default=30, help="Newton steps of the bound per row (default 30)")
     p.add_argument("--relaxation", choices=("shor", "dnn"), default="shor",
-                   help="the bound's relaxation (default shor; dnn: the doubly-nonnegative bound, 15-30 s per 576-column row)")
-    p.add_argument("--dnn-steps", type=int, default=100, help="Newton steps of the dnn stage per row (default 100)")
+                   help="the bound's relaxation (default shor; dnn: the doubly-nonnegative bound by the splitting "
+                        "method, about 60 s per 576-column row)")
+    p.add_argument("--dnn-method", choices=("admm", "barrier"), default="admm",
+                   help="the dnn bound's method (default admm; barrier: the active-set barrier method, 15-30 s per row)")
+    p.add_argument("--dnn-steps", type=int, default=None,
+                   help="budget of the dnn stage per row (default: 1000 admm iterations or 100 barrier Newton steps)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads of this process (default 1: on a shared machine, tiny multi-threaded ops "
                         "wait for each other and distort the refiners' times)")

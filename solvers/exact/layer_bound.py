@@ -32,20 +32,25 @@ diagonal shift of ``G`` shared by all rows (one eigenproblem per step for the wh
 first-order ascent) reached only 0.69 of 1-swap on d = 64 crops after 100 steps where the
 per-row Shor bound gave 0.96–0.99 in a quarter of a second per row.
 
-**Relaxation** (setting ``relaxation``): ``"shor"`` (default) stops there; ``"dnn"`` then runs at most
-``dnn_steps`` (default 100) Newton steps of the doubly-nonnegative ascent of
-:mod:`solvers.exact.dnn_bound` (Shor plus the RLT pair inequalities on an active set of at most
-``dnn_pairs · m`` pairs, default ``m``), started from the best Shor point at ``10 ×`` its final barrier
-weight, and keeps the larger certified bound (so never below ``shor``). On full 576-column SmolLM2
-rows it lifts the bound by 0.010–0.017 of 1-swap's loss in 15–30 s per row (one thread, default budget): far from
-what the relaxation can reach on small rows (docs/results/2026-12-07-dnn-bound.md).
+**Relaxation** (setting ``relaxation``): ``"shor"`` (default) stops there; ``"dnn"`` then computes the
+doubly-nonnegative bound (Shor plus the RLT pair inequalities) from the best Shor point and keeps the
+larger certified bound (so never below ``shor``), by one of two methods (setting ``dnn_method``):
+
+* ``"admm"`` (default): the facially reduced splitting over *all* pairs of :mod:`solvers.exact.dnn_admm`,
+  at most ``dnn_steps`` iterations (default 600), its dual certified through the Lagrangian every 200;
+  on full 576-column SmolLM2 rows it lifts the bound well past the barrier method's at about 60–100 s
+  per row (one thread; docs/results/2026-12-07-dnn-admm.md);
+* ``"barrier"``: at most ``dnn_steps`` (default 100) Newton steps of the active-set ascent of
+  :mod:`solvers.exact.dnn_bound` (at most ``dnn_pairs · m`` pairs, default ``m``), started at ``10 ×`` the
+  Shor ascent's final barrier weight: +0.010–0.017 of 1-swap's loss in 15–30 s per row
+  (docs/results/2026-12-07-dnn-bound.md).
 
 **Rows** (setting ``rows``; :mod:`solvers.exact.row_selection`): None (all rows), ``N`` (a sample of
 ``N`` rows drawn with the solve's ``seed``) or ``"A:B"`` (a range). Rows outside keep the bound 0 and
 the result's ``extra`` carries ``rows``, ``sample`` and ``selection`` (the label that says a total over a
 selection is not the layer's bound).
 
-Settings: ``newton_steps`` (default 30), ``relaxation``, ``dnn_steps``, ``dnn_pairs``, ``rows``, ``device``
+Settings: ``newton_steps`` (default 30), ``relaxation``, ``dnn_method``, ``dnn_steps``, ``dnn_pairs``, ``rows``, ``device``
 (torch device of the per-row algebra, default CPU; on CUDA the rows run one after the other in this process
 and ``workers`` is ignored: every row process would start a CUDA context of its own for one small row at a
 time), plus the common exact settings (``row_time_limit``, ``workers``, ``threads``, ``reduce``, ``progress``;
@@ -61,6 +66,7 @@ import numpy as np
 import torch
 
 from solvers.device import pick_device
+from solvers.exact.dnn_admm import dnn_admm_bound
 from solvers.exact.dnn_bound import dnn_bound
 from solvers.exact.row_pool import exact_settings, solve_rows, solver_threads
 from solvers.exact.row_selection import select_rows
@@ -74,9 +80,10 @@ START_WEIGHTS = (1.0, 3.0)
 """Barrier start weights ``t₀ = weight · f₀/dim``, one ascent each; the row keeps the best bound."""
 EXTRA_WEIGHTS, WEAK = (10.0, 30.0), 0.5
 """Further start weights, tried only while the best bound is below ``WEAK · f₀``."""
-RELAXATIONS = ("shor", "dnn")
-DEFAULT_DNN_STEPS, DEFAULT_DNN_PAIRS = 100, 1.0
-"""Newton steps of the doubly-nonnegative stage and its active pairs per column (``relaxation="dnn"``)."""
+RELAXATIONS, DNN_METHODS = ("shor", "dnn"), ("admm", "barrier")
+DEFAULT_DNN_STEPS, DEFAULT_DNN_PAIRS = {"admm": 1000, "barrier": 100}, 1.0
+"""Budget of the doubly-nonnegative stage (``relaxation="dnn"``) per method: splitting iterations
+(``admm``) or Newton steps (``barrier``); and the barrier method's active pairs per column."""
 DNN_T_RESTART, DNN_T_MIN = 10.0, 1e-7
 """The DNN stage starts at ``DNN_T_RESTART ×`` the Shor ascent's final barrier weight and stops once
 ``t·(dim + pairs) < DNN_T_MIN · |h|`` (measured choices: docs/results/2026-12-07-dnn-bound.md)."""
@@ -88,12 +95,14 @@ def shor_row_bound(row: RowQP, time_limit: float | None, newton_steps: int, devi
 
 
 def row_bound(row: RowQP, time_limit: float | None, newton_steps: int, device: str = "cpu",
-              relaxation: str = "shor", dnn_steps: int = DEFAULT_DNN_STEPS,
-              dnn_pairs: float = DEFAULT_DNN_PAIRS) -> float:
+              relaxation: str = "shor", dnn_steps: int | None = None,
+              dnn_pairs: float = DEFAULT_DNN_PAIRS, dnn_method: str = "admm") -> float:
     """Certified bound of one normalised row (0 if none): the Shor ascent of the module docstring and,
-    for ``relaxation="dnn"``, then at most ``dnn_steps`` Newton steps of the doubly-nonnegative ascent
-    (:mod:`solvers.exact.dnn_bound`, at most ``dnn_pairs · m`` active pair inequalities) from the best
-    Shor point; the row keeps the larger certified bound, so ``dnn`` is never below ``shor``."""
+    for ``relaxation="dnn"``, then the doubly-nonnegative bound from the best Shor point by ``dnn_method``
+    (``"admm"``: at most ``dnn_steps`` splitting iterations, :mod:`solvers.exact.dnn_admm`; ``"barrier"``:
+    at most ``dnn_steps`` Newton steps with at most ``dnn_pairs · m`` active pair inequalities,
+    :mod:`solvers.exact.dnn_bound`); the row keeps the larger certified bound, so ``dnn`` is never below
+    ``shor``."""
     dev = torch.device(device)
     q = torch.from_numpy(row.q).to(dev)
     groups = [torch.from_numpy(np.asarray(g, dtype=np.int64)).to(dev) for g in row.groups]
@@ -131,11 +140,15 @@ def row_bound(row: RowQP, time_limit: float | None, newton_steps: int, device: s
         out = sdp_bound(q, lin, groups, counts, u, weight * base, max_iterations=newton_steps, deadline=deadline)
         if out.bound > best:
             best, best_out = out.bound, out
+    dnn_steps = DEFAULT_DNN_STEPS[dnn_method] if dnn_steps is None else dnn_steps
     if relaxation == "dnn" and best_out is not None and dnn_steps > 0 and q.shape[0] > 2 \
             and not (deadline is not None and time.perf_counter() >= deadline):
-        dnn = dnn_bound(q, lin, groups, counts, best_out.u, DNN_T_RESTART * best_out.t,
-                        max_pairs=max(1, int(dnn_pairs * q.shape[0])), max_iterations=dnn_steps, deadline=deadline,
-                        t_min=DNN_T_MIN)
+        if dnn_method == "admm":
+            dnn = dnn_admm_bound(q, lin, groups, counts, best_out, iterations=dnn_steps, deadline=deadline)
+        else:
+            dnn = dnn_bound(q, lin, groups, counts, best_out.u, DNN_T_RESTART * best_out.t,
+                            max_pairs=max(1, int(dnn_pairs * q.shape[0])), max_iterations=dnn_steps, deadline=deadline,
+                            t_min=DNN_T_MIN)
         best = max(best, dnn.bound)
     return best + const if math.isfinite(best) else 0.0
 
@@ -152,7 +165,8 @@ def bound_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome
     t0 = time.perf_counter()
     with solver_threads(options["threads"]):
         bound = row_bound(row, time_limit, int(options["newton_steps"]), str(options["device"]),
-                          str(options["relaxation"]), int(options["dnn_steps"]), float(options["dnn_pairs"]))
+                          str(options["relaxation"]), options["dnn_steps"], float(options["dnn_pairs"]),
+                          str(options["dnn_method"]))
     timed_out = time_limit is not None and time.perf_counter() - t0 >= float(time_limit)
     return RowOutcome(None, max(0.0, bound), timed_out=timed_out, solve_seconds=time.perf_counter() - t0)
 
@@ -161,14 +175,19 @@ def bound_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome
                  "keeps the start's mask", uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
 def solve_bound(problem, warm_start, time_limit, seed, **settings):
     """Settings: ``newton_steps`` (default 30), ``relaxation`` (``"shor"`` default, or ``"dnn"``),
-    ``dnn_steps`` (default 200), ``dnn_pairs`` (default 1.0), ``rows`` (None = all; ``N`` = a sample
+    ``dnn_method`` (``"admm"`` default, or ``"barrier"``), ``dnn_steps`` (default 600 splitting iterations
+    for admm, 100 Newton steps for barrier), ``dnn_pairs`` (barrier only, default 1.0), ``rows`` (None = all; ``N`` = a sample
     of N rows drawn with ``seed``; ``"A:B"`` = a range, :mod:`solvers.exact.row_selection`), ``device``
     (default "cpu"), plus the common exact settings. Rows outside ``rows`` keep the bound 0; the
     result's ``extra`` names the selection (``rows``, ``sample``, ``selection``). Deterministic given
     ``seed``. See the module docstring."""
-    own = {"newton_steps": DEFAULT_NEWTON_STEPS, "device": "cpu", "relaxation": "shor", "dnn_steps": DEFAULT_DNN_STEPS,
-           "dnn_pairs": DEFAULT_DNN_PAIRS, "rows": None}
+    own = {"newton_steps": DEFAULT_NEWTON_STEPS, "device": "cpu", "relaxation": "shor", "dnn_steps": None,
+           "dnn_pairs": DEFAULT_DNN_PAIRS, "dnn_method": "admm", "rows": None}
     opts = exact_settings(settings, own)
+    if opts["dnn_method"] not in DNN_METHODS:
+        raise ValueError(f"dnn_method must be one of {', '.join(DNN_METHODS)}, got {opts['dnn_method']!r}")
+    if opts["dnn_steps"] is None:
+        opts["dnn_steps"] = DEFAULT_DNN_STEPS[opts["dnn_method"]]
     for key in ("newton_steps", "dnn_steps"):
         if isinstance(opts[key], bool) or not isinstance(opts[key], int) or opts[key] < 0:
             raise ValueError(f"{key} must be a non-negative integer, got {opts[key]!r}")

@@ -87,17 +87,21 @@ def test_dnn_relaxation_from_the_cli_is_certified_and_not_below_shor(cli, files)
     shor = json.loads(cli("bound", inst, "--mask", mask, "--workers", "1", "--json", check=True).stdout)
     dnn = json.loads(cli("bound", inst, "--mask", mask, "--workers", "1", "--relaxation", "dnn", "--dnn-steps", "60",
                          "--json", check=True).stdout)
-    assert dnn["relaxation"] == "dnn" and dnn["dnn_steps"] == 60
-    assert all(d >= s * (1 - 1e-9) for d, s in zip(dnn["row_lower_bounds"], shor["row_lower_bounds"]))
+    assert dnn["relaxation"] == "dnn" and dnn["dnn_steps"] == 60 and dnn["dnn_method"] == "admm"
+    barrier = json.loads(cli("bound", inst, "--mask", mask, "--workers", "1", "--relaxation", "dnn", "--dnn-method",
+                             "barrier", "--dnn-steps", "60", "--json", check=True).stdout)
+    assert barrier["dnn_method"] == "barrier"
     optimum = solve("sdpbb", load_instance(inst), workers=1)
-    assert all(b <= o * (1 + 1e-9) for b, o in zip(dnn["row_lower_bounds"], optimum.row_objectives.tolist()))
-    assert 0 <= dnn["gap"] <= shor["gap"] * (1 + 1e-9)
+    for result in (dnn, barrier):
+        assert all(d >= s * (1 - 1e-9) for d, s in zip(result["row_lower_bounds"], shor["row_lower_bounds"]))
+        assert all(b <= o * (1 + 1e-9) for b, o in zip(result["row_lower_bounds"], optimum.row_objectives.tolist()))
+        assert 0 <= result["gap"] <= shor["gap"] * (1 + 1e-9)
 
 
 @pytest.mark.parametrize("argv, needle", [(("--rows", "5:2"), "rows 5:2"), (("--rows", "9"), "rows 9"),
                                           (("--rows", "0:99"), "rows 0:99"), (("--rows", "x"), "--rows"),
                                           (("--rows", "0"), "--rows"), (("--relaxation", "rlt"), "--relaxation"),
-                                          (("--dnn-steps", "0"), "--dnn-steps")])
+                                          (("--dnn-steps", "0"), "--dnn-steps"), (("--dnn-method", "x"), "--dnn-method")])
 def test_bad_rows_and_relaxation_are_one_line_errors(cli, files, argv, needle):
     inst, _ = files
     proc = cli("bound", inst, "--workers", "1", *argv)
