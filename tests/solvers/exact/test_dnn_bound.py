@@ -103,7 +103,8 @@ def test_solver_dnn_is_below_brute_force_and_not_below_shor(name):
     problem = SMALL_CASES[name]()
     optimum = solvers.solve("bruteforce", problem, workers=1)
     shor = solvers.solve("bound", problem, "wanda", workers=1)
-    dnn = solvers.solve("bound", problem, "wanda", workers=1, relaxation="dnn", dnn_steps=60)
+    dnn = solvers.solve("bound", problem, "wanda", workers=1, relaxation="dnn", dnn_method="barrier",
+                        dnn_steps=60)  # this file tests the barrier method; the splitting one: test_dnn_admm.py
     tol = 1e-9 * optimum.row_objectives + 1e-12
     assert bool((dnn.row_lower_bounds <= optimum.row_objectives + tol).all())
     assert bool((dnn.row_lower_bounds >= shor.row_lower_bounds - 1e-9 * shor.row_lower_bounds.abs() - 1e-12).all())
