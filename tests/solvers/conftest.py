@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import torch
 
 from solvers import MaskProblem, generate
@@ -30,3 +33,13 @@ SMALL_CASES = {
     "adversarial-2:4": lambda: adversarial_problem(NM(2, 4)),
 }
 """Named builders: tiny synthetic instances with dead inputs (per-row and 2:4) and the adversarial one."""
+
+
+def feasible_points(groups, counts, m: int):
+    """Every binary ``z`` (numpy, length ``m``) with ``k_g`` ones in each group ``g``: brute force for row bounds."""
+    choices = [list(itertools.combinations(g.tolist(), k)) for g, k in zip(groups, counts)]
+    for pick in itertools.product(*choices):
+        z = np.zeros(m)
+        for part in pick:
+            z[list(part)] = 1.0
+        yield z

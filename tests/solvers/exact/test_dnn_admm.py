@@ -13,20 +13,11 @@ import torch
 import solvers
 from solvers.exact.dnn_admm import Lifting, box_minimiser, certify, dnn_admm_bound, lifted_multipliers, project_box_groups
 from solvers.exact.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
-from tests.solvers.conftest import SMALL_CASES
+from tests.solvers.conftest import SMALL_CASES, feasible_points
 
 
 def _tensors(q, c, groups):
     return torch.from_numpy(q), torch.from_numpy(c), [torch.from_numpy(g) for g in groups]
-
-
-def _feasible(groups, counts, m):
-    choices = [list(itertools.combinations(g.tolist(), k)) for g, k in zip(groups, counts)]
-    for pick in itertools.product(*choices):
-        z = np.zeros(m)
-        for part in pick:
-            z[list(part)] = 1.0
-        yield z
 
 
 def _t_matrix(m: int) -> torch.Tensor:
@@ -48,7 +39,7 @@ def test_lifting_maps_and_orthonormal_basis(nm, random_node):
     basis = t @ lifting.w
     assert torch.allclose(basis.T @ basis, torch.eye(basis.shape[1], dtype=torch.float64), atol=1e-10)
     # every feasible binary y = (1, z) lies in range(W): the facial reduction keeps the feasible set
-    for z in itertools.islice(_feasible(groups, counts, 12), 20):
+    for z in itertools.islice(feasible_points(groups, counts, 12), 20):
         y = torch.from_numpy(np.concatenate([[1.0], z]))
         coef = torch.linalg.lstsq(lifting.w, y.unsqueeze(1)).solution
         assert torch.allclose(lifting.w @ coef, y.unsqueeze(1), atol=1e-9)
@@ -90,7 +81,7 @@ def test_projection_onto_box_and_group_sums(nm, random_node):
         assert bool(((p >= 0) & (p <= 1)).all())
         for g, k in zip(groups, counts):
             assert float(p[torch.from_numpy(g)].sum()) == pytest.approx(k, abs=1e-9)
-        for z in _feasible(groups, counts, 12):
+        for z in feasible_points(groups, counts, 12):
             assert float((x - p) @ (torch.from_numpy(z) - p)) <= 1e-9
 
 
@@ -119,7 +110,7 @@ def test_box_minimiser_certificate_is_below_every_feasible_value(random_node):
     z = box_minimiser(qt, 2 * ct, owner, count_t, start, 300)
     value = lambda v: float(v @ qt @ v + 2 * ct @ v)  # noqa: E731
     assert value(z) <= value(start) + 1e-12
-    assert min(value(torch.from_numpy(b)) for b in _feasible(groups, counts, 12)) >= value(z) - 1e-9
+    assert min(value(torch.from_numpy(b)) for b in feasible_points(groups, counts, 12)) >= value(z) - 1e-9
 
 
 @pytest.mark.parametrize("nm", [False, True])

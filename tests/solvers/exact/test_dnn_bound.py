@@ -4,8 +4,6 @@ than Shor where Shor leaves a gap."""
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 import torch
@@ -13,16 +11,7 @@ import torch
 import solvers
 from solvers.exact.dnn_bound import PairSet, dnn_bound, lagrangian
 from solvers.exact.sdp_bound import GroupBasis, initial_multipliers, sdp_bound
-from tests.solvers.conftest import SMALL_CASES
-
-
-def _feasible(groups, counts, m):
-    choices = [list(itertools.combinations(g.tolist(), k)) for g, k in zip(groups, counts)]
-    for pick in itertools.product(*choices):
-        z = np.zeros(m)
-        for part in pick:
-            z[list(part)] = 1.0
-        yield z
+from tests.solvers.conftest import SMALL_CASES, feasible_points
 
 
 def _random_pairs(m: int, count: int, seed: int, scale: float) -> PairSet:
@@ -48,7 +37,7 @@ def test_lagrangian_is_a_minorant_on_every_feasible_point(nm, random_node):
     q2, c2 = q2.numpy(), c2.numpy()
     coef = pairs.coefficients().numpy()
     i, j, th = pairs.i.numpy(), pairs.j.numpy(), pairs.theta.numpy()
-    for z in _feasible(groups, counts, 8):
+    for z in feasible_points(groups, counts, 8):
         f = z @ q @ z + 2 * c @ z
         slack = coef[:, 0] * z[i] * z[j] + coef[:, 1] * z[i] + coef[:, 2] * z[j] + coef[:, 3]
         assert (slack >= 0).all()
