@@ -10,7 +10,7 @@ import solvers
 from solvers import generate
 from solvers.exact.layer_bound import shor_row_bound
 from solvers.exact.rows import RowQP
-from tests.solvers.conftest import SMALL_CASES
+from tests.solvers.conftest import SMALL_CASES, feasible_points
 
 CASES = SMALL_CASES
 
@@ -57,20 +57,9 @@ def test_groups_that_are_pruned_entirely_enter_as_a_constant():
     q = q / np.mean(np.diag(q))
     groups, counts = [np.arange(0, 2), np.arange(2, 8)], [2, 3]
     row = RowQP(0, q, 1.0, groups, counts)
-    best = min(float(z @ q @ z) for z in _feasible(groups, counts, 8))
+    best = min(float(z @ q @ z) for z in feasible_points(groups, counts, 8))
     bound = shor_row_bound(row, None, 40)
     assert 0.0 < bound <= best * (1 + 1e-9)
-
-
-def _feasible(groups, counts, d):
-    import itertools
-
-    choices = [list(itertools.combinations(g.tolist(), c)) for g, c in zip(groups, counts)]
-    for pick in itertools.product(*choices):
-        z = np.zeros(d)
-        for part in pick:
-            z[list(part)] = 1.0
-        yield z
 
 
 def test_settings_are_checked():
