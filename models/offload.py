@@ -100,14 +100,13 @@ def _swap_buffer(module: nn.Module, name: str, tensor: torch.Tensor) -> None:
 
 
 @contextlib.contextmanager
-def materialised(module: nn.Module, device: torch.device, dtype: torch.dtype, write_back: bool = False,
-                 skip: nn.Module | None = None):
+def materialised(module: nn.Module, device: torch.device, dtype: torch.dtype, skip: nn.Module | None = None):
     """Let ``module`` (without the sub-module ``skip``) compute on ``device`` in ``dtype`` for a while.
 
     Floating-point parameters get a working copy in ``dtype`` on ``device`` (none when they already
-    are there, in that precision); buffers only move. On a normal exit with ``write_back`` the working
-    parameters are copied back (cast) into the stored tensors — how a block's masks reach the model;
-    then the stored tensors are put back. Tied parameters are one ``Parameter`` and are handled once.
+    are there, in that precision); buffers only move. On exit the stored tensors are put back; nothing
+    is copied back (masks reach the model by being written into the stored tensors while the block is
+    not materialised, :mod:`models.sequential`). Tied parameters are one ``Parameter`` and are handled once.
     """
     skipped = set() if skip is None else {id(p) for p in skip.parameters()} | {id(b) for b in skip.buffers()}
     params: list[tuple[nn.Parameter, torch.Tensor]] = []
@@ -124,16 +123,11 @@ def materialised(module: nn.Module, device: torch.device, dtype: torch.dtype, wr
             if buf is not None and id(buf) not in skipped and buf.device != device:
                 buffers.append((sub, name, buf))
                 _swap_buffer(sub, name, buf.to(device))
-    ok = False
     try:
         yield module
-        ok = True
     finally:
-        with torch.no_grad():
-            for p, stored in params:
-                if ok and write_back:
-                    stored.copy_(p.data)
-                p.data = stored
+        for p, stored in params:
+            p.data = stored
         for sub, name, buf in buffers:
             _swap_buffer(sub, name, buf)
 

@@ -89,7 +89,7 @@ def test_restore_falls_back_to_a_snapshot_when_the_checkpoint_differs(half_llama
     assert no_files.source == "snapshot"
 
 
-def test_materialised_writes_back_only_on_request_and_restores_storage():
+def test_materialised_never_writes_back_and_restores_storage():
     model = make_tiny_model("llama").to(torch.float16)
     block = model.model.layers[0]
     stored = block.mlp.up_proj.weight.data
@@ -97,9 +97,7 @@ def test_materialised_writes_back_only_on_request_and_restores_storage():
         assert block.mlp.up_proj.weight.dtype == torch.float32
         block.mlp.up_proj.weight.data.zero_()
     assert block.mlp.up_proj.weight.data_ptr() == stored.data_ptr() and stored.abs().sum() > 0  # not written back
-    with materialised(block, torch.device("cpu"), torch.float32, write_back=True):
-        block.mlp.up_proj.weight.data.zero_()
-    assert block.mlp.up_proj.weight.dtype == torch.float16 and stored.abs().sum() == 0
+    assert block.mlp.up_proj.weight.dtype == torch.float16
 
 
 def test_cli_prune_records_dtype_and_offload(cli, half_llama_dir):
