@@ -92,9 +92,10 @@ def relaxation_table(by_relaxation: pd.DataFrame) -> str:
 
 
 def bracket_figure(summary: pd.DataFrame, path: Path, weaker: pd.DataFrame | None = None,
-                   weaker_label: str = "") -> Path | None:
+                   bound_name: str = "", weaker_name: str = "weaker") -> Path | None:
     """One horizontal interval per layer type: [found, certified] excess of 1-swap over the optimum (%);
-    with ``weaker`` (a :func:`bracket` of the same rows by a weaker bound) its certified end is marked too."""
+    with ``weaker`` (a :func:`bracket` of the same rows by a weaker bound) its certified end is marked too,
+    and written after the bracket's ends."""
     if summary.empty:
         return None
     fig, ax = plt.subplots(figsize=(9.0, 0.5 * len(summary) + 2.2), layout="constrained")
@@ -103,20 +104,22 @@ def bracket_figure(summary: pd.DataFrame, path: Path, weaker: pd.DataFrame | Non
         ax.plot([r.found_pct, hi], [i, i], color="tab:blue", linewidth=6, alpha=0.35, solid_capstyle="butt")
         ax.plot(r.found_pct, i, "o", color="tab:green", label="found by lns (true excess ≥)" if i == 0 else None)
         ax.plot(hi, i, "|", color="tab:red", markersize=16, markeredgewidth=2.5,
-                label="certified by the bound (true excess ≤)" if i == 0 else None)
-        ax.annotate(f"{r.found_pct:.2f} – {r.certified_pct:.0f} %", (hi, i), xytext=(6, -4),
-                    textcoords="offset points", fontsize=9)
+                label=f"certified by the {bound_name + ' ' if bound_name else ''}bound (true excess ≤)" if i == 0 else None)
+        text, right = f"{r.found_pct:.2f} – {r.certified_pct:.0f} %", hi
         old = None if weaker is None else weaker.loc[weaker["layer_type"] == r.layer_type, "certified_pct"]
         if old is not None and len(old) and math.isfinite(float(old.iloc[0])):
             ax.plot(float(old.iloc[0]), i, "|", color="0.45", markersize=12, markeredgewidth=2.0,
-                    label=f"certified by {weaker_label or 'the weaker bound'}" if i == 0 else None)
+                    label=f"certified by the {weaker_name} bound" if i == 0 else None)
+            text = f"{text}  ({weaker_name}: {float(old.iloc[0]):.0f} %)"
+            right = max(hi, float(old.iloc[0]))
+        ax.annotate(text, (right, i), xytext=(7, -4), textcoords="offset points", fontsize=9)
     ax.set_yticks(range(len(summary)), [f"{r.layer_type} (block {r.blocks}, {r.rows} rows)"
                                          for r in summary.itertuples()])
     ax.set_xscale("symlog", linthresh=0.1, linscale=0.5)  # both ends readable: ~1 % found, ~30 % certified
     ends = summary["certified_pct"].replace(math.inf, 100.0).max()
     if weaker is not None and not weaker.empty:
         ends = max(ends, weaker["certified_pct"].replace(math.inf, 100.0).max())
-    ax.set_xlim(0, max(ends * 8.0, 1.0))
+    ax.set_xlim(0, max(ends * (8.0 if weaker is None else 25.0), 1.0))   # room for the ends' text
     ax.set_xlabel("1-swap loss above the optimum, % (symlog axis; true value lies in the bar)")
     ax.set_title("Gap bracket of 1-swap (wanda+swap), sampled full rows")
     ax.grid(axis="x", alpha=0.3)

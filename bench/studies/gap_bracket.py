@@ -117,7 +117,7 @@ def summarise(records: list[dict], out: Path) -> str:
         text += [f"## Gap bracket of 1-swap on full rows ({present[-1]} bound)", "", bracket_table(summary), ""]
         if weaker is not None:
             text += ["## Certified end by relaxation", "", relaxation_table(by_relaxation), ""]
-        bracket_figure(summary, out / "gap_bracket.png", weaker, f"the {present[0]} bound")
+        bracket_figure(summary, out / "gap_bracket.png", weaker, present[-1], present[0])
         bound = full["bound"].where(full["bound"] > 0)
         per_row = (full["swap"] / full["lns"]) - 1 <= (full["swap"] / bound) - 1
         text += [f"rows where found ≤ certified: {int(per_row.sum())}/{len(full)}; bound seconds per row: median "

@@ -87,6 +87,9 @@ BETA_START = 0.15
 """``β₀ = BETA_START · ‖L‖_F / (2m + 1)``."""
 DEFAULT_ITERATIONS, CERTIFY_EVERY = 1200, 200
 """Splitting iterations by default, and how often the dual is certified (the best certificate is kept)."""
+FIRST_RESERVE = 0.15
+"""Share of the time left at the start kept for the first certification (its cost is not known yet: about
+10 s at ``m = 1 536``, where a 120 s row overran its deadline by up to 12 s without it)."""
 
 
 @dataclass
@@ -339,16 +342,18 @@ def dnn_admm_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor],
     else:
         state = admm(lifting, cost, None, 0)
         state.beta = beta
-    best, history, cert_seconds = (-math.inf, None, None), [], 0.0
+    best, history = (-math.inf, None, None), []
+    # time kept for a certification: 1.5 × the last one's; before the first, FIRST_RESERVE of the time left
+    reserve = 0.0 if deadline is None else FIRST_RESERVE * max(deadline - time.perf_counter(), 0.0)
     while state.iterations < iterations:
-        if deadline is not None and time.perf_counter() + 1.5 * cert_seconds > deadline and history:
+        if deadline is not None and time.perf_counter() + reserve > deadline and history:
             break
-        stop = None if deadline is None else deadline - 1.5 * cert_seconds
+        stop = None if deadline is None else deadline - reserve
         state = admm(lifting, cost, state, min(certify_every, iterations - state.iterations), stop)
         t0 = time.perf_counter()
         bound, u, pairs = certify(q, c, groups, counts, (cost + state.dual).to(torch.float64), shor_steps,
                                   z_hint=state.y[0, 1:m + 1])
-        cert_seconds = time.perf_counter() - t0
+        reserve = 1.5 * (time.perf_counter() - t0)
         history.append((state.iterations, bound))
         if bound > best[0]:
             best = (bound, u, pairs)
