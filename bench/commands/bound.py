@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(solvers/exact/dnn_admm.py), its dual certified; barrier: the active-set barrier method "
                         "(solvers/exact/dnn_bound.py), faster and weaker")
     p.add_argument("--dnn-steps", type=positive_int, default=None,
-                   help="budget of the dnn stage per row: admm iterations (default 1000: about 60 s on a 576-column "
+                   help="budget of the dnn stage per row: admm iterations (default 1200: about 70 s on a 576-column "
                         "row, one thread) or barrier Newton steps (default 100: 15-30 s)")
     p.add_argument("--rows", type=row_spec, default=None,
                    help="bound only these rows: N = a sample of N rows drawn with --seed, A:B = rows A..B-1 "

@@ -58,8 +58,8 @@ def main(argv=None) -> int:
     p.add_argument("--rows", type=int, default=3, help="rows per layer (default 3)")
     p.add_argument("--dnn-steps", type=int, nargs="*", default=[100],
                    help="barrier DNN budgets in Newton steps (default 100; none to skip)")
-    p.add_argument("--admm-steps", type=int, nargs="*", default=[1000],
-                   help="splitting DNN budgets in iterations (default 1000; none to skip)")
+    p.add_argument("--admm-steps", type=int, nargs="*", default=[1200],
+                   help="splitting DNN budgets in iterations (default 1200; none to skip)")
     p.add_argument("--row-time-limit", type=float, default=120.0, help="seconds per row and run (default 120)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="results/dnn-frontier", help="output folder (records, table, figure)")

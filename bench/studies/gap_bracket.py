@@ -32,8 +32,8 @@ import pandas as pd
 import torch
 
 from bench.errors import InstanceFileError
-from bench.paths import full_layer_files
-from reports.gap_bracket import bracket, bracket_figure, bracket_table
+from bench.paths import atomic_write_text, full_layer_files
+from reports.gap_bracket import RELAXATION_ORDER, bracket, bracket_by_relaxation, bracket_figure, bracket_table, relaxation_table
 from solvers import load_instance, solve
 from solvers.exact import row_selection
 from solvers.pattern import PerRow
@@ -50,7 +50,7 @@ def full_rows(problem, args) -> list[dict]:
     swap = solve("wanda+swap", sub)
     lns = solve("lns", sub, swap, seed=args.seed)
     bound = solve("bound", sub, swap, newton_steps=args.newton_steps, workers=args.workers, relaxation=args.relaxation,
-                  dnn_steps=args.dnn_steps, dnn_method=args.dnn_method)
+                  dnn_steps=args.dnn_steps, dnn_method=args.dnn_method, row_time_limit=args.row_time_limit)
     seconds = bound.extra.get("row_seconds", [])
     return [{"part": "full", "layer": problem.metadata.get("layer", "?"),
              "layer_type": problem.metadata.get("layer_type", "?"), "block": problem.metadata.get("block", "?"),
@@ -99,18 +99,72 @@ def _crop_line(label: str, part: pd.DataFrame) -> str:
             f"{share} | {ratio:.1f}× |")
 
 
+def summarise(records: list[dict], out: Path) -> str:
+    """Write ``summary.md`` and ``gap_bracket.png`` into ``out`` from full-row and crop records; returns the
+    summary. Records of several relaxations on the same rows (runs with ``--relaxation shor`` and
+    ``dnn``, combined by ``--from-records``) give one column per relaxation, and the figure marks the weaker
+    bound's certified end beside the strongest bracket."""
+    text = []
+    full = pd.DataFrame([r for r in records if r["part"] == "full"])
+    if not full.empty:
+        if "relaxation" not in full:
+            full["relaxation"] = "shor"
+        by_relaxation = bracket_by_relaxation(full)
+        present = [r for r in RELAXATION_ORDER if r in set(full["relaxation"])] or sorted(set(full["relaxation"]))
+        strongest = full[full["relaxation"] == present[-1]]
+        summary = bracket(strongest)
+        weaker = by_relaxation[by_relaxation["relaxation"] == present[0]] if len(present) > 1 else None
+        text += [f"## Gap bracket of 1-swap on full rows ({present[-1]} bound)", "", bracket_table(summary), ""]
+        if weaker is not None:
+            text += ["## Certified end by relaxation", "", relaxation_table(by_relaxation), ""]
+        bracket_figure(summary, out / "gap_bracket.png", weaker, present[-1], present[0])
+        bound = full["bound"].where(full["bound"] > 0)
+        per_row = (full["swap"] / full["lns"]) - 1 <= (full["swap"] / bound) - 1
+        text += [f"rows where found ≤ certified: {int(per_row.sum())}/{len(full)}; bound seconds per row: median "
+                 f"{strongest['bound_seconds'].median():.2f} ({present[-1]})", ""]
+    crops = crop_summary(records)
+    if crops:
+        text += ["## lns against proven optima on crops (k = d/2)", "", crops, ""]
+    atomic_write_text(out / "summary.md", "\n".join(text))
+    return "\n".join(text)
+
+
+def read_records(paths: list[str]) -> list[dict]:
+    """Records of earlier runs (``records.jsonl``), in order; a missing or malformed file is an
+    :class:`InstanceFileError` naming it."""
+    records = []
+    for name in paths:
+        path = Path(name)
+        try:
+            lines = path.read_text().splitlines()
+        except OSError as exc:
+            raise InstanceFileError(f"cannot read records file {path}: {exc.strerror or exc}") from None
+        for number, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise InstanceFileError(f"{path}:{number}: not a JSON record") from None
+            if not isinstance(record, dict) or "part" not in record:
+                raise InstanceFileError(f"{path}:{number}: not a gap-bracket record")
+            records.append(record)
+    return records
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.studies.gap_bracket", description=__doc__.split("\n")[0])
-    p.add_argument("layers", nargs="+", help="full-layer instance files (maskbench extract)")
+    p.add_argument("layers", nargs="*", help="full-layer instance files (maskbench extract)")
+    p.add_argument("--from-records", nargs="+", metavar="RECORDS", default=None,
+                   help="compute nothing: summarise the records.jsonl of earlier runs (e.g. one with --relaxation shor "
+                        "and one with dnn on the same rows) into --out")
     p.add_argument("--rows", type=int, default=8, help="full rows per layer (default 8)")
     p.add_argument("--newton-steps", type=int, default=30, help="Newton steps of the bound per row (default 30)")
     p.add_argument("--relaxation", choices=("shor", "dnn"), default="shor",
                    help="the bound's relaxation (default shor; dnn: the doubly-nonnegative bound by the splitting "
-                        "method, about 60 s per 576-column row)")
+                        "method, about 70 s per 576-column row)")
     p.add_argument("--dnn-method", choices=("admm", "barrier"), default="admm",
                    help="the dnn bound's method (default admm; barrier: the active-set barrier method, 15-30 s per row)")
     p.add_argument("--dnn-steps", type=int, default=None,
-                   help="budget of the dnn stage per row (default: 1000 admm iterations or 100 barrier Newton steps)")
+                   help="budget of the dnn stage per row (default: 1200 admm iterations or 100 barrier Newton steps)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads of this process (default 1: on a shared machine, tiny multi-threaded ops "
                         "wait for each other and distort the refiners' times)")
@@ -119,16 +173,25 @@ def main(argv=None) -> int:
     p.add_argument("--exact-time-limit", type=float, default=60.0, help="sdpbb seconds per crop row (default 60)")
     p.add_argument("--no-full", action="store_true", help="skip the full-row bracket")
     p.add_argument("--workers", type=int, default=2, help="row processes of the bound (default 2)")
+    p.add_argument("--row-time-limit", type=float, default=120.0,
+                   help="seconds of the bound per full row (default 120; its best certificate so far is kept)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="results/gap-bracket", help="output folder (records, table, figure)")
     args = p.parse_args(argv)
+    if args.from_records is not None and args.layers:
+        p.error("give either layer files or --from-records, not both")
+    out = Path(args.out)
     try:
+        if args.from_records is not None:
+            records = read_records(args.from_records)
+            out.mkdir(parents=True, exist_ok=True)
+            print(summarise(records, out))
+            return 0
         paths = full_layer_files(args.layers)
-    except InstanceFileError as exc:
+    except (InstanceFileError, OSError) as exc:
         print(f"maskbench: error: {exc}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "records.jsonl"
     records: list[dict] = []
@@ -147,20 +210,7 @@ def main(argv=None) -> int:
             records += new
             print(f"[{time.perf_counter() - t0:7.0f} s] {name} {part}{'' if d is None else f' d={d}'}: "
                   f"{time.perf_counter() - t:.1f} s", flush=True)
-    text = []
-    full = pd.DataFrame([r for r in records if r["part"] == "full"])
-    if not full.empty:
-        summary = bracket(full)
-        text += ["## Gap bracket of 1-swap on full rows", "", bracket_table(summary), ""]
-        bracket_figure(summary, out / "gap_bracket.png")
-        per_row = ((full["swap"] / full["lns"]) - 1 <= (full["swap"] / full["bound"].where(full["bound"] > 0)) - 1)
-        text += [f"rows where found ≤ certified: {int(per_row.sum())}/{len(full)}; bound seconds per row: median "
-                 f"{full['bound_seconds'].median():.2f}", ""]
-    crops = crop_summary(records)
-    if crops:
-        text += ["## lns against proven optima on crops (k = d/2)", "", crops, ""]
-    (out / "summary.md").write_text("\n".join(text))
-    print("\n".join(text))
+    print(summarise(records, out))
     print(f"total wall time {time.perf_counter() - t0:.0f} s; records in {log}")
     return 0
 

@@ -81,7 +81,7 @@ START_WEIGHTS = (1.0, 3.0)
 EXTRA_WEIGHTS, WEAK = (10.0, 30.0), 0.5
 """Further start weights, tried only while the best bound is below ``WEAK · f₀``."""
 RELAXATIONS, DNN_METHODS = ("shor", "dnn"), ("admm", "barrier")
-DEFAULT_DNN_STEPS, DEFAULT_DNN_PAIRS = {"admm": 1000, "barrier": 100}, 1.0
+DEFAULT_DNN_STEPS, DEFAULT_DNN_PAIRS = {"admm": 1200, "barrier": 100}, 1.0
 """Budget of the doubly-nonnegative stage (``relaxation="dnn"``) per method: splitting iterations
 (``admm``) or Newton steps (``barrier``); and the barrier method's active pairs per column."""
 DNN_T_RESTART, DNN_T_MIN = 10.0, 1e-7
@@ -175,7 +175,7 @@ def bound_row(row: RowQP, time_limit: float | None, options: dict) -> RowOutcome
                  "keeps the start's mask", uses_warm_start=True, default_warm_start=("wanda+swap", "wanda"))
 def solve_bound(problem, warm_start, time_limit, seed, **settings):
     """Settings: ``newton_steps`` (default 30), ``relaxation`` (``"shor"`` default, or ``"dnn"``),
-    ``dnn_method`` (``"admm"`` default, or ``"barrier"``), ``dnn_steps`` (default 600 splitting iterations
+    ``dnn_method`` (``"admm"`` default, or ``"barrier"``), ``dnn_steps`` (default 1200 splitting iterations
     for admm, 100 Newton steps for barrier), ``dnn_pairs`` (barrier only, default 1.0), ``rows`` (None = all; ``N`` = a sample
     of N rows drawn with ``seed``; ``"A:B"`` = a range, :mod:`solvers.exact.row_selection`), ``device``
     (default "cpu"), plus the common exact settings. Rows outside ``rows`` keep the bound 0; the

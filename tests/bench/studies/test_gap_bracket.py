@@ -50,3 +50,33 @@ def test_missing_or_crop_only_input_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["maskbench: error: no such instance file: " + str(tmp_path / "missing.safetensors"),
                    "maskbench: error: no full-layer instance files given (run 'maskbench extract' first)"]
+
+
+def _record(layer_type, row, relaxation, swap, lns, bound, seconds):
+    return {"part": "full", "layer": f"model.layers.3.{layer_type}", "layer_type": layer_type, "block": "3", "row": row,
+            "d": 64, "relaxation": relaxation, "swap": swap, "lns": lns, "bound": bound, "bound_seconds": seconds}
+
+
+def test_from_records_puts_each_relaxation_in_its_column(tmp_path, capsys):
+    shor = tmp_path / "shor.jsonl"
+    dnn = tmp_path / "dnn.jsonl"
+    shor.write_text("\n".join(json.dumps(_record("mlp.up_proj", r, "shor", 10.0, 9.5, 7.5, 2.0)) for r in (1, 2)))
+    dnn.write_text("\n".join(json.dumps(_record("mlp.up_proj", r, "dnn", 10.0, 9.0, 8.0, 70.0 + r)) for r in (1, 2)))
+    out = tmp_path / "out"
+    assert main(["--from-records", str(shor), str(dnn), "--out", str(out)]) == 0
+    text = (out / "summary.md").read_text()
+    # the dnn bracket first: found 20/18 − 1 = 11.11 %, certified 20/16 − 1 = 25 %; then shor 33.3 % beside it
+    assert "| mlp.up_proj | 2 (3) | 11.11 % | 25.0 % | 0.800 |" in text
+    assert "| mlp.up_proj | 2 (3) | 11.11 % | 33.3 % | 25.0 % | 0.750 | 0.800 | 2.0 | 71.5 |" in text
+    assert (out / "gap_bracket.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (out / "records.jsonl").exists()     # nothing computed, nothing appended
+
+
+def test_from_records_refuses_bad_input_in_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"part": "full"}\nnot json\n')
+    assert main(["--from-records", str(tmp_path / "none.jsonl")]) == 2
+    assert main(["--from-records", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("maskbench: error: cannot read records file " + str(tmp_path / "none.jsonl"))
+    assert err[1] == f"maskbench: error: {bad}:2: not a JSON record"
