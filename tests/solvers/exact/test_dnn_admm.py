@@ -123,13 +123,15 @@ def test_admm_bound_is_valid_and_closes_shor_gaps(nm, random_node, brute_node):
         q, c, groups, counts = random_node(seed, 12, nm)
         qt, ct, gt = _tensors(q, c, groups)
         shor = sdp_bound(qt, ct, gt, counts, initial_multipliers(qt, GroupBasis(12, gt)), 1.0)
-        out = dnn_admm_bound(qt, ct, gt, counts, shor, iterations=1000, certify_every=250)
+        out = dnn_admm_bound(qt, ct, gt, counts, shor, iterations=1000, certify_every=500)
         opt = brute_node(q, c, groups, counts)
         scale = max(1.0, abs(opt))
         assert out.bound <= opt + 1e-9 * scale, (seed, out.bound, opt)
         if opt - shor.bound > 1e-3 * scale:
             closed.append((max(out.bound, shor.bound) - shor.bound) / (opt - shor.bound))
     assert len(closed) >= 3
+    # measured (2026-12-07, fixed penalty): per-row 0.63 / 1.0 / 1.0 (mean 0.88), 2:4 0.94 / 1.0 / 1.0 (0.98);
+    # certifying every 250 iterations instead of 500 gave the same means within 0.02 at twice the time
     assert float(np.mean(closed)) >= CLOSED_SHARE, closed
 
 
