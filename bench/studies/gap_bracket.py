@@ -31,8 +31,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from bench.errors import InstanceFileError
-from bench.paths import atomic_write_text, full_layer_files
+from bench.errors import InstanceFileError, OutputPathError
+from bench.paths import atomic_write_text, full_layer_files, output_directory
 from reports.gap_bracket import RELAXATION_ORDER, bracket, bracket_by_relaxation, bracket_figure, bracket_table, relaxation_table
 from solvers import load_instance, solve
 from solvers.exact import row_selection
@@ -97,6 +97,10 @@ def _crop_line(label: str, part: pd.DataFrame) -> str:
     ratio = part["lns_seconds"].sum() / max(part["swap_seconds"].sum(), 1e-12)
     return (f"| {label} | {len(proved)}/{len(part)} | {100 * excess / proved['optimum'].sum():.3f} % | "
             f"{share} | {ratio:.1f}× |")
+
+
+SUMMARY_FILES = ("summary.md", "gap_bracket.png")
+"""What :func:`summarise` writes into its folder."""
 
 
 def summarise(records: list[dict], out: Path) -> str:
@@ -184,11 +188,11 @@ def main(argv=None) -> int:
     try:
         if args.from_records is not None:
             records = read_records(args.from_records)
-            out.mkdir(parents=True, exist_ok=True)
+            out = output_directory(out, *args.from_records, writes=lambda name: name in SUMMARY_FILES)
             print(summarise(records, out))
             return 0
         paths = full_layer_files(args.layers)
-    except (InstanceFileError, OSError) as exc:
+    except (InstanceFileError, OutputPathError, OSError) as exc:
         print(f"maskbench: error: {exc}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)

@@ -100,8 +100,7 @@ class AdmmState:
     dual: torch.Tensor
     beta: float
     iterations: int
-    primal_residual: float
-    dual_residual: float
+    primal_residual: float    # ‖Ŷ − X‖_F after the last iteration
 
 
 @dataclass
@@ -191,10 +190,9 @@ def admm(lifting: Lifting, cost: torch.Tensor, state: AdmmState | None, iteratio
         y0[0, 0] = 1.0
         y0[1:, 0] = (lifting.w[1:, 0] / lifting.w[0, 0]).to(cost.dtype)
         state = AdmmState(lifting.lift(y0 @ y0.mT), torch.zeros_like(cost),
-                          max(float(torch.linalg.norm(cost)) / (2 * m + 1), 1e-6), 0, math.inf, math.inf)
+                          max(float(torch.linalg.norm(cost)) / (2 * m + 1), 1e-6), 0, math.inf)
     y, dual, beta, done = state.y, state.dual, state.beta, state.iterations
-    x_old = None
-    primal = dual_res = math.inf
+    primal = math.inf
     for _ in range(iterations):
         if deadline is not None and time.perf_counter() > deadline:
             break
@@ -204,10 +202,8 @@ def admm(lifting: Lifting, cost: torch.Tensor, state: AdmmState | None, iteratio
         diff = y - x
         dual = dual + (GAMMA * beta) * diff
         primal = float(torch.linalg.norm(diff))
-        dual_res = beta * float(torch.linalg.norm(x - x_old)) if x_old is not None else math.inf
-        x_old = x
         done += 1
-    return AdmmState(y, dual, beta, done, primal, dual_res)
+    return AdmmState(y, dual, beta, done, primal)
 
 
 def lifted_multipliers(theta: torch.Tensor, m: int) -> tuple[PairSet, torch.Tensor, torch.Tensor, float]:
@@ -338,7 +334,7 @@ def dnn_admm_bound(q: torch.Tensor, c: torch.Tensor, groups: list[torch.Tensor],
     beta = BETA_START * max(float(torch.linalg.norm(cost)) / (2 * m + 1), 1e-12)
     if shor is not None:
         y, dual = shor_start(lifting, q, c, shor, dtype)
-        state = AdmmState(y, dual, beta, 0, math.inf, math.inf)
+        state = AdmmState(y, dual, beta, 0, math.inf)
     else:
         state = admm(lifting, cost, None, 0)
         state.beta = beta

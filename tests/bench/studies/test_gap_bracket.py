@@ -80,3 +80,15 @@ def test_from_records_refuses_bad_input_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("maskbench: error: cannot read records file " + str(tmp_path / "none.jsonl"))
     assert err[1] == f"maskbench: error: {bad}:2: not a JSON record"
+
+
+def test_from_records_never_overwrites_its_records_input(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    records = out / "summary.md"          # a records file that happens to carry an output's name
+    records.write_text(json.dumps(_record("mlp.up_proj", 1, "shor", 10.0, 9.5, 7.5, 2.0)) + "\n")
+    before = records.read_bytes()
+    assert main(["--from-records", str(records), "--out", str(out)]) == 2
+    assert records.read_bytes() == before
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("maskbench: error: ") and "input" in err[0]
